@@ -1,0 +1,95 @@
+"""The ``licelpush`` command line: subcommands, logging set-up, exit statuses.
+
+Each subcommand lives in its own module in this package and exposes
+``register(subparsers)``, which adds its parser and sets ``run`` (a callable
+taking the parsed arguments and returning an exit status). Subcommand modules
+import the heavy parts of licelpush inside ``run`` so that ``--help`` is fast.
+
+Errors derived from :class:`licelpush.errors.LicelpushError` are reported as
+one line (a traceback only with ``-v``) and mapped to their exit status.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+SUBCOMMAND_MODULES: tuple[str, ...] = (
+    "check",
+    "inspect_cmd",
+    "split",
+    "emulate",
+    "acquire",
+)
+
+log = logging.getLogger("licelpush")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the top-level parser with every subcommand registered."""
+    parser = argparse.ArgumentParser(
+        prog="licelpush",
+        description="Lidar station acquisition with Licel transient recorders "
+        "(MPUSH client, controller emulator, Licel raw data files).",
+    )
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "-v", "--verbose", action="count", default=0,
+        help="more log output; -v also shows tracebacks of errors",
+    )
+    common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
+    common.add_argument("--log-file", metavar="FILE", help="also write the log to FILE")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        module = importlib.import_module(f"licelpush.cli.{name}")
+        module.register(subparsers, common)
+    return parser
+
+
+def setup_logging(verbose: int, quiet: bool, log_file: str | None) -> None:
+    """Configure the root logger for a CLI run."""
+    level = logging.WARNING if quiet else (logging.DEBUG if verbose > 0 else logging.INFO)
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8"))
+    logging.basicConfig(
+        level=level,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        handlers=handlers,
+        force=True,
+    )
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``licelpush`` console script; returns the exit status."""
+    from licelpush.errors import EXIT_USAGE, LicelpushError
+
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.version:
+        from licelpush import __version__
+
+        print(__version__)
+        return 0
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return EXIT_USAGE
+    setup_logging(args.verbose, args.quiet, args.log_file)
+    try:
+        return int(args.run(args))
+    except LicelpushError as exc:
+        if args.verbose:
+            log.exception("error")
+        print(f"licelpush {args.command}: {exc.message}", file=sys.stderr)
+        return exc.exit_status
+    except KeyboardInterrupt:
+        print(f"licelpush {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,84 @@
+"""``licelpush check``: validate an Acquis.ini and print the MPUSH plan."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+DEFAULT_HARDWARE = "16/4"
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    """Add the ``check`` subcommand."""
+    p = subparsers.add_parser(
+        "check", parents=[common],
+        help="validate an Acquis.ini and print the MPUSH plan",
+        description="Validate a station configuration (all problems at once) and print, per "
+        "recorder and memory, the raw datasets and bins, then the MPUSH command and the frame "
+        "size. Recorders are assumed to have a 16-bit ADC and 4-bit photon counting unless "
+        "--hardware says otherwise. Exit status 0 when valid, 2 when not.",
+    )
+    p.add_argument("config", metavar="CONFIG", help="the Acquis.ini to check")
+    p.add_argument("--shots", type=int, default=300, metavar="N",
+                   help="shots per acquisition (default 300)")
+    p.add_argument("--hardware", metavar="SPEC", default="",
+                   help="recorder hardware as ADDR:ADC/PC[,ADDR:ADC/PC...], e.g. 0:16/4,1:12/4; "
+                   f"unlisted recorders are {DEFAULT_HARDWARE}")
+    p.add_argument("--big-endian-timestamp", action="store_true",
+                   help="plan for an old ColdFireEthernet controller (big-endian timestamps)")
+    p.set_defaults(run=run)
+
+
+def parse_hardware_spec(spec: str) -> dict[int, tuple[int, int]]:
+    """``0:16/4,1:12/4`` -> {0: (16, 4), 1: (12, 4)}; raises PlanError on bad syntax."""
+    from licelpush.errors import PlanError
+
+    result: dict[int, tuple[int, int]] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        try:
+            address, bits = item.split(":")
+            adc, pc = bits.split("/")
+            result[int(address)] = (int(adc), int(pc))
+        except ValueError:
+            raise PlanError(f"--hardware {item!r}: expected ADDR:ADC/PC such as 0:16/4") from None
+    return result
+
+
+def run(args: argparse.Namespace) -> int:
+    """Validate, plan and print."""
+    from licelpush.config import load_config
+    from licelpush.errors import PlanError
+    from licelpush.hardware import RecorderHardware
+    from licelpush.plan import make_plan
+
+    config = load_config(args.config)
+    spec = parse_hardware_spec(args.hardware)
+    hardware = {}
+    for rec in config.active_recorders:
+        adc, pc = spec.get(rec.address, (16, 4))
+        try:
+            hardware[rec.address] = RecorderHardware(adc_bits=adc, pc_bits=pc)
+        except ValueError as exc:
+            raise PlanError(f"--hardware TR{rec.address}: {exc}") from None
+    plan = make_plan(config, hardware, args.shots, big_endian_timestamp=args.big_endian_timestamp)
+    out = sys.stdout
+    g = config.global_info
+    out.write(f"{config.path}: valid\n")
+    out.write(f"site {g.location!r} lat {g.latitude:.6f} lon {g.longitude:.6f} "
+              f"alt {g.height_asl:g} m, files {g.first_letter}* in {g.working_directory}\n")
+    active = len(config.active_recorders)
+    out.write(f"{len(config.recorders)} recorder section(s), {active} active; "
+              f"{args.shots} shots per acquisition\n\n")
+    for address in plan.recorders:
+        hw = hardware[address]
+        out.write(f"TR{address} ({hw.adc_bits}-bit ADC, {hw.pc_bits}-bit PC)\n")
+        for channel in (c for c in plan.channels if c.recorder == address):
+            kinds = "+".join(plan.datasets[i].kind for i in channel.sources)
+            signal = "analogue" if channel.analogue else "photon"
+            out.write(f"  memory {channel.memory} {signal:8s} "
+                      f"{kinds:11s} {channel.bins:6d} bins -> {channel.values} values\n")
+    out.write(f"\nraw datasets: {len(plan.datasets)}, channels: {len(plan.channels)}\n")
+    out.write(f"frame size: {plan.frame_length} bytes\n")
+    out.write(f"command: {plan.command}\n")
+    return 0

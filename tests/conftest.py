@@ -1,0 +1,6 @@
+"""Shared pytest set-up: make tests/ importable for the small factories module."""
+
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))

@@ -1,0 +1,228 @@
+"""The sans-IO push-stream framer (PROTOCOL §3.2-3.3)."""
+
+from __future__ import annotations
+
+import numpy as np
+from factories import config, recorder
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from licelpush.decode import FrameDecoder
+from licelpush.encode import FrameEncoder
+from licelpush.framing import NEED_DATA, Frame, Framer, Quarantined
+from licelpush.hardware import RecorderHardware
+from licelpush.plan import make_plan
+
+PLAN = make_plan(config(recorder(0, {"A": (True, True)}, 12, 8)), {0: RecorderHardware()}, 300)
+L = PLAN.frame_length
+
+
+def make_frames(n, seed=0, saturate=True):
+    """n distinct frames whose data words are full of 0xFFFF (delimiter look-alikes)."""
+    rng = np.random.default_rng(seed)
+    enc = FrameEncoder(PLAN)
+    frames = []
+    for i in range(n):
+        profiles = []
+        for c in PLAN.channels:
+            top = (1 << 31) - 1 if c.analogue else (1 << 15) - 1
+            v = rng.integers(0, top, c.values)
+            if saturate:
+                v[rng.random(c.values) < 0.5] = top
+            profiles.append(v)
+        frames.append(enc.encode(1000 + i, 300 - (i % 3), profiles))
+    return frames
+
+
+def new_framer():
+    dec = FrameDecoder(PLAN)
+    return Framer(L, dec.problem, recv_chunk=4096, head_check=dec.follows,
+                  head_length=dec.head_length)
+
+
+def run(stream, chunks=None, final_after=None, eos=True):
+    """Feed ``stream`` in chunks; return the events."""
+    framer = new_framer()
+    events = []
+    pos = 0
+    sizes = chunks or [len(stream)]
+    i = 0
+    while pos < len(stream):
+        n = sizes[i % len(sizes)]
+        i += 1
+        framer.feed(stream[pos:pos + n])
+        pos += n
+        while (e := framer.next_event()) is not NEED_DATA:
+            events.append((e.stream_offset, bytes(e.data), e))
+            if final_after is not None and sum(isinstance(x[2], Frame) for x in events) == \
+                    final_after - 1:
+                framer.final = True
+    if eos:
+        framer.end_of_stream()
+        while (e := framer.next_event()) is not NEED_DATA:
+            events.append((e.stream_offset, bytes(e.data), e))
+    return events
+
+
+def accepted(events):
+    return [data for _, data, e in events if isinstance(e, Frame)]
+
+
+def test_clean_stream_in_any_chunking():
+    frames = make_frames(6)
+    stream = b"".join(frames)
+    for chunks in ([1], [7], [L], [L + 1, 3], [len(stream)]):
+        events = run(stream, chunks)
+        assert accepted(events) == frames
+        assert not any(isinstance(e, Quarantined) for _, _, e in events)
+
+
+def test_frame_waits_for_the_next_delimiter_unless_final():
+    frames = make_frames(2)
+    framer = new_framer()
+    framer.feed(frames[0])
+    assert framer.next_event() is NEED_DATA  # could still be followed by lost bytes
+    framer.feed(frames[1][:2])
+    assert framer.next_event() is NEED_DATA  # the next frame's first shot word is still missing
+    framer.feed(frames[1][2:8])
+    first = framer.next_event()
+    assert isinstance(first, Frame) and bytes(first.data) == frames[0]
+    framer.feed(frames[1][8:])
+    assert framer.next_event() is NEED_DATA
+    framer.final = True
+    second = framer.next_event()
+    assert isinstance(second, Frame) and bytes(second.data) == frames[1]
+
+
+def test_complete_frame_then_close_is_accepted_and_partial_is_quarantined():
+    frames = make_frames(3)
+    events = run(frames[0] + frames[1] + frames[2][:50])
+    assert accepted(events) == frames[:2]
+    quarantined = [e for _, _, e in events if isinstance(e, Quarantined)]
+    assert len(quarantined) == 1 and quarantined[0].data == frames[2][:50]
+    assert "end of stream" in quarantined[0].reason
+    assert quarantined[0].stream_offset == 2 * L
+
+
+def test_lost_bytes_quarantine_only_the_damaged_frame():
+    frames = make_frames(5)
+    damaged = frames[2][:40] + frames[2][47:]
+    events = run(b"".join(frames[:2]) + damaged + b"".join(frames[3:]), [100])
+    assert accepted(events) == frames[:2] + frames[3:]
+    q = [e for _, _, e in events if isinstance(e, Quarantined)]
+    assert [x.data for x in q] == [damaged]
+    assert "bytes lost or added" in q[0].reason
+
+
+def test_garbage_between_frames_is_quarantined():
+    frames = make_frames(3)
+    junk = b"\xff\xff\x00\x01\xff\xff" * 5
+    events = run(frames[0] + frames[1] + junk + frames[2], [33])
+    # frame 1 cannot be told from a frame with bytes added inside it: nothing confirms
+    # that a frame starts right after it, so it goes to quarantine with the junk
+    assert accepted(events) == [frames[0], frames[2]]
+    assert [d for _, d, e in events if isinstance(e, Quarantined)] == [frames[1] + junk]
+
+
+def test_delimiter_lookalike_in_data_does_not_start_a_frame():
+    frames = make_frames(3)
+    # a data word FF FF right where the next frame should start, with lost bytes before it
+    cut = bytearray(frames[1])
+    lost = 10
+    damaged = bytes(cut[:L - lost - 2]) + b"\xff\xff" + bytes(cut[L - lost:])
+    events = run(frames[0] + damaged + frames[2][lost:], [17])
+    assert frames[0] in accepted(events)
+    for data in accepted(events):
+        assert data in frames
+
+
+def test_damaged_delimiter_of_the_next_frame_does_not_cost_this_one():
+    frames = make_frames(4)
+    hit = bytearray(frames[2])
+    hit[1] = 0x7F
+    events = run(frames[0] + frames[1] + bytes(hit) + frames[3])
+    assert accepted(events) == [frames[0], frames[1], frames[3]]
+    assert [d for _, d, e in events if isinstance(e, Quarantined)] == [bytes(hit)]
+
+
+def test_inconsistent_shot_words_are_quarantined():
+    frames = make_frames(3)
+    bad = bytearray(frames[1])
+    bad[PLAN.datasets[1].offset] ^= 0x01
+    events = run(frames[0] + bytes(bad) + frames[2])
+    assert accepted(events) == [frames[0], frames[2]]
+    q = [e for _, _, e in events if isinstance(e, Quarantined)]
+    assert len(q) == 1 and "shot word" in q[0].reason
+
+
+def test_long_garbage_is_released_in_bounded_pieces():
+    framer = new_framer()
+    junk = bytes(range(256)) * 20  # no FF FF pair anywhere
+    framer.feed(junk)
+    event = framer.next_event()
+    assert isinstance(event, Quarantined)
+    assert framer.buffered <= 2 * L + 2
+
+
+def test_zero_copy_receive_interface():
+    frames = make_frames(2)
+    stream = b"".join(frames)
+    framer = new_framer()
+    view = framer.writable()
+    view[:len(stream)] = stream
+    framer.commit(len(stream))
+    framer.end_of_stream()
+    got = [framer.next_event(), framer.next_event(), framer.next_event()]
+    assert [bytes(g.data) for g in got[:2]] == frames
+    assert got[2] is NEED_DATA
+    assert framer.stream_position == len(stream)
+
+
+damage = st.lists(
+    st.tuples(st.sampled_from(["delete", "flip", "insert"]), st.integers(0, 10**6),
+              st.integers(1, 40)),
+    max_size=4,
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 1000), n=st.integers(1, 8), ops=damage,
+       chunks=st.lists(st.integers(1, 3 * L), min_size=1, max_size=4))
+def test_every_byte_accounted_and_no_false_frames(seed, n, ops, chunks):
+    frames = make_frames(n, seed)
+    stream = bytearray(b"".join(frames))
+    owner = [i // L for i in range(len(stream))]  # original frame of each byte, -1 inserted
+    touched = set()
+    rng = np.random.default_rng(seed)
+    for op, where, size in ops:
+        if not stream:
+            break
+        pos = where % len(stream)
+        # a damaged frame, and the frame before it (the damage may take away the
+        # evidence that confirms its end)
+        for k in owner[max(pos - 1, 0):pos + (size if op == "delete" else 1)]:
+            touched.update((k, k - 1))
+        if op == "delete":
+            del stream[pos:pos + size]
+            del owner[pos:pos + size]
+        elif op == "flip":
+            stream[pos] ^= int(rng.integers(1, 256))
+        else:
+            stream[pos:pos] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+            owner[pos:pos] = [-1] * size
+    events = run(bytes(stream), chunks)
+    # every byte is in exactly one event, in stream order
+    assert b"".join(d for _, d, _ in events) == bytes(stream)
+    offsets = [off for off, _, _ in events]
+    assert offsets == sorted(offsets)
+    # accepted frames are original frames, never a mix; a changed byte inside a timestamp or
+    # data word cannot be detected (§3.3), so allow as many differing bytes as were changed
+    flips = sum(1 if op == "flip" else size for op, _, size in ops)
+    for data in accepted(events):
+        assert len(data) == L
+        distance = min(sum(a != b for a, b in zip(data, f)) for f in frames)
+        assert distance <= flips
+    # frames far from any damage are all accepted
+    for i, frame in enumerate(frames):
+        if i not in touched:
+            assert frame in accepted(events)
