@@ -1,0 +1,74 @@
+"""``licelpush split FILE... [-o DIR]``: multi-record Licel files -> one record per file.
+
+Every public reader reads only the first record of a file
+(``shared/docs/LICEL_FILE_FORMAT.md``, "Several records in one file"). Each
+record is copied byte for byte into its own file named by the record's line-1
+name; an existing file is never overwritten (the writer moves the time in the
+name on by 10 ms until the name is free, and line 1 is changed to match).
+A one-record file is left alone unless ``-o`` names another directory.
+The input files are not modified. Exit status 4 if a file is damaged (its
+intact records before the damage are still split), 2 if a file is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+NAME = "split"
+
+
+def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
+    """Add the ``split`` subcommand."""
+    p = subparsers.add_parser(
+        NAME,
+        parents=[common],
+        help="split multi-record Licel files into one file per record",
+        description="Write every record of each Licel raw data file to its own file, named by "
+        "the record's header name, byte for byte. Existing files are never overwritten. "
+        "Input files are left unchanged.",
+    )
+    p.add_argument("files", nargs="+", metavar="FILE", help="Licel raw data file(s)")
+    p.add_argument(
+        "-o", "--output-dir", metavar="DIR",
+        help="directory for the one-record files (default: the directory of each input file)",
+    )
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Split every file; returns the exit status."""
+    from pathlib import Path
+
+    from licelpush.errors import EXIT_DAMAGED_FILE, EXIT_OK, EXIT_USAGE
+    from licelpush.filewriter import RecordWriter
+    from licelpush.licelfile import parse_file_name, scan_records
+
+    status = EXIT_OK
+    for name in args.files:
+        path = Path(name)
+        try:
+            buf = path.read_bytes()
+        except OSError as exc:
+            print(f"licelpush split: {name}: cannot read: {exc.strerror or exc}",
+                  file=sys.stderr)
+            status = max(status, EXIT_USAGE)
+            continue
+        records, error = scan_records(buf, name)
+        out_dir = Path(args.output_dir) if args.output_dir else path.parent
+        same_dir = out_dir.resolve() == path.parent.resolve()
+        if len(records) == 1 and error is None and same_dir:
+            print(f"{name}: 1 record, nothing to split")
+        elif records:
+            parsed = parse_file_name(records[0].header.name)
+            prefix = parsed[0] if parsed else "L"
+            with RecordWriter(out_dir, prefix, records_per_file=1) as writer:
+                for index, record in enumerate(records):
+                    raw = buf[record.offset:record.offset + record.length]
+                    written, _ = writer.write_raw(raw, record.header.name)
+                    print(f"{name} record {index} -> {written}")
+        if error is not None:
+            print(f"licelpush split: damaged: {error.message}", file=sys.stderr)
+            status = max(status, EXIT_DAMAGED_FILE)
+    return status

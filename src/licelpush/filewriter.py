@@ -1,0 +1,277 @@
+"""Durable writer of Licel raw data files (the IO edge of :mod:`licelpush.licelfile`).
+
+Guarantees (``shared/docs/LICEL_FILE_FORMAT.md``, "Several records in one file"):
+
+- each record reaches the OS as one complete write (partial writes are
+  continued); if writing fails (disk full, I/O error) the file is truncated
+  back to its size before the record, so no half record is ever left, and
+  :class:`~licelpush.errors.OutputError` names the file and the OS reason;
+- a new file never overwrites or collides with an existing one: it is created
+  with ``O_CREAT | O_EXCL`` and, when the name is taken, the time in the name
+  is moved on in 10 ms steps to the next free name; the record's line 1 is
+  set to the name actually used;
+- ``records_per_file`` records go into one file, then a new file is started;
+- data are fsync'ed at most ``sync_interval`` seconds after being written
+  (:meth:`RecordWriter.sync_if_due`), on every file switch and on close; the
+  directory is fsync'ed when a file is created.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import errno
+import logging
+import os
+import time
+from datetime import datetime
+from pathlib import Path
+from types import TracebackType
+
+from licelpush.errors import OutputError
+from licelpush.licelfile import Record, encode_record, file_name, next_name, replace_name
+
+log = logging.getLogger(__name__)
+
+MAX_NAME_ATTEMPTS = 100_000
+"""How many 10 ms steps are tried to find a free file name."""
+_EPOCH = datetime(2000, 1, 1)
+
+
+def _reason(exc: OSError) -> str:
+    return exc.strerror or (errno.errorcode.get(exc.errno or 0, "") or str(exc))
+
+
+def _usable_name(name: str) -> bool:
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name \
+        and "\0" not in name
+
+
+class RecordWriter:
+    """Writes records into Licel files in ``directory``.
+
+    Use as a context manager or call :meth:`close`. Not thread-safe.
+    """
+
+    def __init__(
+        self,
+        directory: Path | str,
+        prefix: str,
+        records_per_file: int = 1,
+        sync_interval: float = 1.0,
+        controller_timestamp: bool = False,
+    ) -> None:
+        if records_per_file < 1:
+            raise ValueError(f"records_per_file must be >= 1, got {records_per_file}")
+        if sync_interval < 0:
+            raise ValueError(f"sync_interval must be >= 0, got {sync_interval}")
+        file_name(prefix, _EPOCH)  # validates the prefix
+        self.directory = Path(directory)
+        self.prefix = prefix
+        self.records_per_file = records_per_file
+        self.sync_interval = sync_interval
+        self.controller_timestamp = controller_timestamp
+        self._files: list[Path] = []
+        self._fd: int | None = None
+        self._path: Path | None = None
+        self._size = 0
+        self._count = 0
+        self._unsynced_since: float | None = None
+        self._closed = False
+        if self.directory.exists() and not self.directory.is_dir():
+            raise OutputError(f"output directory {self.directory}: not a directory")
+        try:
+            self.directory.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputError(
+                f"output directory {self.directory}: cannot create it: {_reason(exc)}"
+            ) from exc
+        if not os.access(self.directory, os.W_OK | os.X_OK):
+            raise OutputError(f"output directory {self.directory}: not writable")
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def files(self) -> list[Path]:
+        """Files created so far, in order."""
+        return list(self._files)
+
+    @property
+    def current_file(self) -> Path | None:
+        """The file records currently go to (None before the first record)."""
+        return self._path
+
+    def write(self, record: Record) -> tuple[Path, int]:
+        """Write one record; returns (file path, index of the record in that file).
+
+        The first record of a file gets the file's actual name on line 1.
+        """
+        self._check_open()
+        if self._fd is None or self._count >= self.records_per_file:
+            wanted = record.header.name
+            if not _usable_name(wanted):
+                wanted = file_name(self.prefix, record.header.start)
+            name = self._open_new_file(wanted, record)
+            if name != record.header.name:
+                record = dataclasses.replace(
+                    record, header=dataclasses.replace(record.header, name=name)
+                )
+        raw = encode_record(record, controller_timestamp=self.controller_timestamp)
+        return self._append(raw)
+
+    def write_raw(self, raw: bytes, name: str) -> tuple[Path, int]:
+        """Write already encoded record bytes (e.g. sliced from another file).
+
+        ``name`` is the record's line-1 name; when the record starts a new file
+        and the name had to change, line 1 of ``raw`` is rewritten to match.
+        """
+        self._check_open()
+        if self._fd is None or self._count >= self.records_per_file:
+            wanted = name if _usable_name(name) else file_name(self.prefix, datetime.now())
+            actual = self._open_new_file(wanted, None)
+            if actual != name:
+                raw = replace_name(raw, actual)
+        return self._append(raw)
+
+    def sync_if_due(self, now: float | None = None) -> bool:
+        """fsync the current file if data written ``sync_interval`` seconds ago or
+        earlier is not yet synced. ``now`` is a ``time.monotonic()`` value.
+        Returns whether it synced."""
+        if self._fd is None or self._unsynced_since is None:
+            return False
+        now = time.monotonic() if now is None else now
+        if now - self._unsynced_since < self.sync_interval:
+            return False
+        self._sync()
+        return True
+
+    def close(self) -> None:
+        """Sync and close the current file. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        self._close_file()
+
+    def __enter__(self) -> RecordWriter:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ internals
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise ValueError("RecordWriter is closed")
+
+    def _open_new_file(self, wanted: str, record: Record | None) -> str:
+        """Close the current file and create a new one with a free name."""
+        self._close_file()
+        name = wanted
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        for _ in range(MAX_NAME_ATTEMPTS):
+            path = self.directory / name
+            try:
+                fd = os.open(path, flags, 0o644)
+            except FileExistsError:
+                base = record.header.start if record is not None else datetime.now()
+                bumped = next_name(name) or file_name(self.prefix, base)
+                log.debug("%s exists, trying %s", path, bumped)
+                name = bumped
+                continue
+            except OSError as exc:
+                raise OutputError(f"{path}: cannot create file: {_reason(exc)}") from exc
+            break
+        else:
+            raise OutputError(
+                f"{self.directory}: no free file name after {MAX_NAME_ATTEMPTS} tries from {wanted}"
+            )
+        self._fd, self._path, self._size, self._count = fd, path, 0, 0
+        self._files.append(path)
+        self._sync_directory()
+        log.debug("created %s", path)
+        return name
+
+    def _append(self, raw: bytes) -> tuple[Path, int]:
+        assert self._fd is not None and self._path is not None
+        fd, path, before = self._fd, self._path, self._size
+        view = memoryview(raw)
+        written = 0
+        try:
+            while written < len(view):
+                n = os.write(fd, view[written:])
+                if n <= 0:
+                    raise OSError(errno.EIO, "write returned 0 bytes")
+                written += n
+        except OSError as exc:
+            self._undo(fd, path, before)
+            raise OutputError(
+                f"{path}: writing a record of {len(raw)} bytes failed after {written} bytes: "
+                f"{_reason(exc)}; file truncated back to {before} bytes"
+            ) from exc
+        self._size = before + len(raw)
+        index = self._count
+        self._count += 1
+        if self._unsynced_since is None:
+            self._unsynced_since = time.monotonic()
+        self.sync_if_due()
+        return path, index
+
+    def _undo(self, fd: int, path: Path, size: int) -> None:
+        """Remove a partly written record; a file left empty is deleted."""
+        try:
+            os.ftruncate(fd, size)
+            os.lseek(fd, size, os.SEEK_SET)
+        except OSError as exc:
+            log.error("%s: could not truncate back to %d bytes: %s", path, size, _reason(exc))
+            return
+        if size == 0 and self._count == 0:
+            os.close(fd)
+            self._fd, self._path = None, None
+            try:
+                os.unlink(path)
+            except OSError as exc:
+                log.error("%s: could not remove the empty file: %s", path, _reason(exc))
+            else:
+                self._files.remove(path)
+                self._sync_directory()
+
+    def _sync(self) -> None:
+        assert self._fd is not None
+        try:
+            os.fsync(self._fd)
+        except OSError as exc:
+            raise OutputError(f"{self._path}: fsync failed: {_reason(exc)}") from exc
+        self._unsynced_since = None
+
+    def _sync_directory(self) -> None:
+        try:
+            dfd = os.open(self.directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+        except OSError as exc:
+            log.warning("%s: cannot open directory to fsync it: %s", self.directory, _reason(exc))
+            return
+        try:
+            os.fsync(dfd)
+        except OSError as exc:
+            log.warning("%s: directory fsync failed: %s", self.directory, _reason(exc))
+        finally:
+            os.close(dfd)
+
+    def _close_file(self) -> None:
+        if self._fd is None:
+            return
+        fd, path = self._fd, self._path
+        self._fd = None
+        try:
+            if self._unsynced_since is not None:
+                try:
+                    os.fsync(fd)
+                except OSError as exc:
+                    raise OutputError(f"{path}: fsync failed: {_reason(exc)}") from exc
+        finally:
+            self._unsynced_since = None
+            os.close(fd)
