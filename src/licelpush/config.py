@@ -157,7 +157,7 @@ PC_PMT_KEYS: tuple[str, ...] = ("PM1pc", "PM2pc", "PM3pc", "PM4pc")
 _IGNORED_GLOBAL_KEYS = frozenset(
     {"frequency4", "info", "nosafeincompletefiles", "saveoverflow", "syncviewer"}
 )
-_TRUE_WORDS = frozenset({"true", "1", "yes"})
+_TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "off"})
 _NUMBER = re.compile(r"[+-]?(?:\d+(?:[.,]\d*)?|[.,]\d+)(?:[eE][+-]?\d+)?")
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")
