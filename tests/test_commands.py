@@ -109,6 +109,8 @@ def test_exact_replies_from_the_protocol():
     ("MPUSH 10 0 10 PC A", "MPUSH error: bad"),
     ("STAT?", "STAT? error: bad"),
     ("STAT?", ""),
+    ("*IDN?", "*IDN? error: unknown command"),
+    ("TRTYPE?", "TRTYPE? error: no recorder selected"),
 ])
 def test_client_check_rejects_wrong_replies(line, reply):
     entry, args = parse_request(line)

@@ -187,30 +187,43 @@ def test_sync_policy(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setattr("licelpush.filewriter.time.monotonic", lambda: 100.0)
     writer = RecordWriter(tmp_path, "b", records_per_file=10, sync_interval=2.0)
     writer.write(record_at(START))
-    after_create = len(synced)
-    assert after_create == 1  # the directory, when the file was created
+    assert synced == []  # nothing is synced before the interval is over
     assert writer.sync_if_due(now=101.0) is False
     assert writer.sync_if_due(now=102.0) is True
-    assert len(synced) == after_create + 1
+    assert len(synced) == 2  # the file and the directory entry of the new file
     assert writer.sync_if_due(now=110.0) is False  # nothing new written
     writer.write(record_at(START + timedelta(seconds=1)))
     assert writer.sync_if_due(now=101.9) is False
     writer.close()  # close syncs the unsynced record
-    assert len(synced) == after_create + 2
+    assert len(synced) == 3
     writer.close()
-    assert len(synced) == after_create + 2
+    assert len(synced) == 3
 
 
-def test_sync_on_file_switch(tmp_path: Path, monkeypatch) -> None:
+def test_finished_files_are_synced_in_one_batch(tmp_path: Path, monkeypatch) -> None:
     synced: list[int] = []
     real_fsync = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
     with RecordWriter(tmp_path, "b", sync_interval=3600) as writer:
+        for second in range(3):
+            writer.write(record_at(START + timedelta(seconds=second)))
+        assert synced == []  # one-record files do not cost an fsync each
+        assert len(writer.files) == 3
+        assert all(len(read_records(f)) == 1 for f in writer.files)  # complete, readable
+    assert len(synced) == 4  # three files and the directory, once
+
+
+def test_too_many_finished_files_force_a_sync(tmp_path: Path, monkeypatch) -> None:
+    synced: list[int] = []
+    real_fsync = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real_fsync(fd))[1])
+    monkeypatch.setattr("licelpush.filewriter.MAX_PENDING_FILES", 2)
+    with RecordWriter(tmp_path, "b", sync_interval=3600) as writer:
         writer.write(record_at(START))
-        n = len(synced)
         writer.write(record_at(START + timedelta(seconds=1)))
-        # previous file synced on the switch, then the directory for the new file
-        assert len(synced) == n + 2
+        assert synced == []
+        writer.write(record_at(START + timedelta(seconds=2)))  # second file finished
+        assert len(synced) == 3  # the two finished files and the directory
 
 
 def test_closed_writer_refuses(tmp_path: Path) -> None:

@@ -145,6 +145,19 @@ def test_damaged_delimiter_of_the_next_frame_does_not_cost_this_one():
     assert [d for _, d, e in events if isinstance(e, Quarantined)] == [bytes(hit)]
 
 
+def test_damaged_head_of_the_next_frame_does_not_cost_this_one():
+    frames = make_frames(5)
+    for byte in (0, 1, 2, 5, 6, 7):  # delimiter, timestamp, first shot word of frame 3
+        hit = bytearray(frames[3])
+        hit[byte] ^= 0xA5
+        events = run(b"".join(frames[:3]) + bytes(hit) + frames[4], [50])
+        assert accepted(events)[:3] == frames[:3], byte
+        assert frames[4] in accepted(events)
+        # every byte accounted for; the damaged frame is either quarantined or, when only
+        # its timestamp changed (undetectable, §3.3), accepted as it arrived
+        assert b"".join(d for _, d, _ in events) == b"".join(frames[:3]) + bytes(hit) + frames[4]
+
+
 def test_inconsistent_shot_words_are_quarantined():
     frames = make_frames(3)
     bad = bytearray(frames[1])

@@ -199,12 +199,12 @@ class Command:
 
     def check_reply(self, reply: str, args: Values) -> None:
         """Raise :class:`ReplyMismatch` when ``reply`` is not an acceptable answer."""
+        text = reply.strip()
+        if not text or " error" in text:
+            raise ReplyMismatch(f"{self.name}: unexpected reply {reply!r}")
         if self.match == "any":
-            if not reply.strip() or " error" in reply:
-                raise ReplyMismatch(f"{self.name}: unexpected reply {reply!r}")
             return
         expected = self.expect.format(**self._values(args, {}))
-        text = reply.strip()
         if self.match == "prefix":
             ok = text.startswith(expected)
         elif self.match == "contains":

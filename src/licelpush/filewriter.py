@@ -11,9 +11,13 @@ Guarantees (``shared/docs/LICEL_FILE_FORMAT.md``, "Several records in one file")
   is moved on in 10 ms steps to the next free name; the record's line 1 is
   set to the name actually used;
 - ``records_per_file`` records go into one file, then a new file is started;
-- data are fsync'ed at most ``sync_interval`` seconds after being written
-  (:meth:`RecordWriter.sync_if_due`), on every file switch and on close; the
-  directory is fsync'ed when a file is created.
+- data, finished files and the directory entries of new files are fsync'ed
+  at most ``sync_interval`` seconds after being written
+  (:meth:`RecordWriter.sync_if_due`, called by the acquisition loop even when
+  idle) and on close, so a power cut loses at most the last interval. Files
+  finished in between are kept open until that batched sync (at most
+  :data:`MAX_PENDING_FILES` of them), so one-record files do not cost two
+  fsyncs per record.
 """
 
 from __future__ import annotations
@@ -35,6 +39,8 @@ log = logging.getLogger(__name__)
 MAX_NAME_ATTEMPTS = 100_000
 """How many 10 ms steps are tried to find a free file name."""
 _EPOCH = datetime(2000, 1, 1)
+MAX_PENDING_FILES = 128
+"""Finished files awaiting their batched fsync before one is forced."""
 
 
 def _reason(exc: OSError) -> str:
@@ -76,6 +82,10 @@ class RecordWriter:
         self._size = 0
         self._count = 0
         self._unsynced_since: float | None = None
+        """monotonic time of the oldest write, file or directory entry not yet synced."""
+        self._pending: list[tuple[int, Path]] = []
+        """Finished files (open descriptors) awaiting the batched fsync."""
+        self._directory_dirty = False
         self._closed = False
         if self.directory.exists() and not self.directory.is_dir():
             raise OutputError(f"output directory {self.directory}: not a directory")
@@ -136,20 +146,23 @@ class RecordWriter:
         """fsync the current file if data written ``sync_interval`` seconds ago or
         earlier is not yet synced. ``now`` is a ``time.monotonic()`` value.
         Returns whether it synced."""
-        if self._fd is None or self._unsynced_since is None:
+        if self._unsynced_since is None:
             return False
         now = time.monotonic() if now is None else now
         if now - self._unsynced_since < self.sync_interval:
             return False
-        self._sync()
+        self._sync_all()
         return True
 
     def close(self) -> None:
-        """Sync and close the current file. Idempotent."""
+        """Sync everything and close the current file. Idempotent."""
         if self._closed:
             return
         self._closed = True
-        self._close_file()
+        try:
+            self._close_file()
+        finally:
+            self._sync_all()
 
     def __enter__(self) -> RecordWriter:
         return self
@@ -192,7 +205,8 @@ class RecordWriter:
             )
         self._fd, self._path, self._size, self._count = fd, path, 0, 0
         self._files.append(path)
-        self._sync_directory()
+        self._directory_dirty = True
+        self._mark_unsynced()
         log.debug("created %s", path)
         return name
 
@@ -216,8 +230,7 @@ class RecordWriter:
         self._size = before + len(raw)
         index = self._count
         self._count += 1
-        if self._unsynced_since is None:
-            self._unsynced_since = time.monotonic()
+        self._mark_unsynced()
         self.sync_if_due()
         return path, index
 
@@ -238,15 +251,35 @@ class RecordWriter:
                 log.error("%s: could not remove the empty file: %s", path, _reason(exc))
             else:
                 self._files.remove(path)
-                self._sync_directory()
+                self._directory_dirty = True
+                self._mark_unsynced()
 
-    def _sync(self) -> None:
-        assert self._fd is not None
-        try:
-            os.fsync(self._fd)
-        except OSError as exc:
-            raise OutputError(f"{self._path}: fsync failed: {_reason(exc)}") from exc
+    def _mark_unsynced(self) -> None:
+        if self._unsynced_since is None:
+            self._unsynced_since = time.monotonic()
+
+    def _sync_all(self) -> None:
+        """fsync finished files, the current file and the directory; close finished files."""
+        pending, self._pending = self._pending, []
+        failure: OutputError | None = None
+        for fd, path in pending:
+            try:
+                os.fsync(fd)
+            except OSError as exc:
+                failure = failure or OutputError(f"{path}: fsync failed: {_reason(exc)}")
+            finally:
+                os.close(fd)
+        if self._fd is not None:
+            try:
+                os.fsync(self._fd)
+            except OSError as exc:
+                failure = failure or OutputError(f"{self._path}: fsync failed: {_reason(exc)}")
+        if self._directory_dirty:
+            self._directory_dirty = False
+            self._sync_directory()
         self._unsynced_since = None
+        if failure is not None:
+            raise failure
 
     def _sync_directory(self) -> None:
         try:
@@ -262,16 +295,11 @@ class RecordWriter:
             os.close(dfd)
 
     def _close_file(self) -> None:
+        """Finish the current file; its fsync joins the next batched sync."""
         if self._fd is None:
             return
-        fd, path = self._fd, self._path
+        assert self._path is not None
+        self._pending.append((self._fd, self._path))
         self._fd = None
-        try:
-            if self._unsynced_since is not None:
-                try:
-                    os.fsync(fd)
-                except OSError as exc:
-                    raise OutputError(f"{path}: fsync failed: {_reason(exc)}") from exc
-        finally:
-            self._unsynced_since = None
-            os.close(fd)
+        if len(self._pending) >= MAX_PENDING_FILES:
+            self._sync_all()

@@ -7,7 +7,9 @@ head of the buffer is accepted when
 * it starts with ``FF FF`` and its shot words are consistent (the ``check``
   callable, normally :meth:`licelpush.decode.FrameDecoder.problem`), and
 * the bytes after it start the next frame: its ``FF FF`` and, when a
-  ``head_check`` is given, a plausible first shot word — or, when no next
+  ``head_check`` is given, a plausible timestamp and first shot word; when
+  that next frame's head is damaged, a frame start one frame length further
+  confirms it instead — or, when no next
   frame can follow (:attr:`Framer.final` is set because the caller wants no
   more frames, or the stream has ended), the frame ends exactly where the
   received bytes end.
@@ -191,24 +193,24 @@ class Framer:
         following = self._next_start(start + length, start)
         if following is None:
             return None
+        if following is False and not self.final:
+            # The next frame's head may be damaged (delimiter, timestamp or shot word)
+            # while its length is right: a frame start one more frame length on, in
+            # the frame after it, still confirms where this frame ends.
+            following = self._next_start(start + 2 * length, start)
+            if following is None:
+                return None
         if following is False:
-            head = self._buf[start + length:start + length + 2]
-            if len(head) == 2 and head.count(0xFF) == 1:
-                # One byte of the next delimiter may be damaged; the next frame's shot
-                # words and the start of the frame after it can still confirm this one.
-                confirmed = self._confirmed_by_next(start + length)
-                if confirmed is None:
-                    return None
-                if confirmed:
-                    return self._checked(start)
-            return ("no frame start (FF FF and a plausible shot word) right after the frame: "
-                    f"bytes lost or added within {length} bytes")
+            return ("no frame start (FF FF, plausible timestamp and shot word) right after "
+                    f"the frame nor one frame later: bytes lost or added within {length} bytes")
         return self._checked(start)
 
     def _next_start(self, pos: int, previous: int) -> bool | None:
         """Does a frame start at ``pos`` after the frame at ``previous`` (or may the
         stream end there)? None: need data."""
         available = self._end - pos
+        if available < 0:
+            return False if self._eos else None
         if available == 0:
             return True if (self._eos or self.final) else None
         if available < self._head_length:
@@ -229,19 +231,6 @@ class Framer:
             if problem:
                 return problem
         return True
-
-    def _confirmed_by_next(self, start: int) -> bool | None:
-        """Does a frame with a damaged delimiter start at ``start``? None: need data."""
-        length = self.frame_length
-        if self._end - (start + length) < 0:
-            return False if self._eos else None
-        following = self._next_start(start + length, start)
-        if following is not True:
-            return following
-        if self._check is None:
-            return True
-        repaired = FRAME_DELIMITER + bytes(self._view[start + 2:start + length])
-        return self._check(memoryview(repaired)) is None
 
     def _start_resync(self, reason: str) -> Frame | Quarantined | _NeedData:
         self._pending_reason = reason

@@ -84,7 +84,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except LicelpushError as exc:
         if args.verbose:
             log.exception("error")
-        print(f"licelpush {args.command}: {exc.message}", file=sys.stderr)
+        problems = getattr(exc, "problems", None)
+        if problems and len(problems) > 1:
+            print(f"licelpush {args.command}: {len(problems)} problems:", file=sys.stderr)
+            for problem in problems:
+                print(f"  {problem}", file=sys.stderr)
+        else:
+            print(f"licelpush {args.command}: {exc.message}", file=sys.stderr)
         return exc.exit_status
     except KeyboardInterrupt:
         print(f"licelpush {args.command}: interrupted", file=sys.stderr)
