@@ -198,7 +198,8 @@ damage = st.lists(
 )
 
 
-@settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 1000), n=st.integers(1, 8), ops=damage,
        chunks=st.lists(st.integers(1, 3 * L), min_size=1, max_size=4))
 def test_every_byte_accounted_and_no_false_frames(seed, n, ops, chunks):
