@@ -188,6 +188,11 @@ def test_acquisition_times():
     assert acquisition_times(STOP, None, None) == (STOP, STOP)
     later = STOP + timedelta(seconds=1)
     assert acquisition_times(STOP, None, later) == (STOP, STOP)
+    # consecutive acquisitions never overlap: start no earlier than the previous stop
+    recent = STOP - timedelta(seconds=2)
+    assert acquisition_times(STOP, 15.0, recent) == (recent, STOP)
+    assert acquisition_times(STOP, 15.0, START - timedelta(seconds=1)) == (START, STOP)
+    assert acquisition_times(STOP, 15.0, later) == (START, STOP)
 
 
 def test_name_time_and_prefix_override():
