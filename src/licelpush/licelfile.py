@@ -32,16 +32,15 @@ from pathlib import Path
 
 import numpy as np
 
+from licelpush.config import POLARISATION_LETTERS
 from licelpush.errors import DamagedFileError
 
 log = logging.getLogger(__name__)
 
 LINE_WIDTH = 78
 """Header lines are padded with spaces to this many characters before CRLF."""
-POLARISATIONS = "opsrl"
+POLARISATIONS = POLARISATION_LETTERS
 """Polarisation letters: none, parallel, crossed, right circular, left circular."""
-POLARISATION_BY_NUMBER = dict(enumerate(POLARISATIONS))
-"""Acquis.ini polarisation numbers 0–4 to file letters."""
 SITE_WIDTH = 8
 DATE_FORMAT = "%d/%m/%Y %H:%M:%S"
 MAX_HEADER_LINE = 4096
@@ -222,7 +221,7 @@ def _check_text(what: str, text: str) -> None:
 def _dataset_line(ds: DatasetHeader) -> bytes:
     if ds.laser not in (1, 2, 3):
         raise ValueError(f"{ds.device_id}: laser must be 1, 2 or 3, got {ds.laser}")
-    if ds.polarisation not in tuple(POLARISATIONS):
+    if ds.polarisation not in POLARISATIONS:
         raise ValueError(
             f"{ds.device_id}: polarisation must be one of {', '.join(POLARISATIONS)}, "
             f"got {ds.polarisation!r}"
