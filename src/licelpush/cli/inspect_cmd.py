@@ -10,7 +10,6 @@ intact, 4 (EXIT_DAMAGED_FILE) when one is damaged, 2 when one is missing
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 NAME = "inspect"
@@ -51,25 +50,10 @@ def format_record(path: str, index: int, record: Any) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Inspect every file; returns the exit status."""
-    from pathlib import Path
+    from licelpush.cli.filescan import FileScan
 
-    from licelpush.errors import EXIT_DAMAGED_FILE, EXIT_OK, EXIT_USAGE
-    from licelpush.licelfile import scan_records
-
-    status = EXIT_OK
-    for name in args.files:
-        path = Path(name)
-        try:
-            buf = path.read_bytes()
-        except OSError as exc:
-            print(f"licelpush inspect: {name}: cannot read: {exc.strerror or exc}",
-                  file=sys.stderr)
-            status = max(status, EXIT_USAGE)
-            continue
-        records, error = scan_records(buf, name)
+    scan = FileScan("inspect")
+    for name, _, _, records, _ in scan.files(args.files):
         for index, record in enumerate(records):
             print(format_record(name, index, record))
-        if error is not None:
-            print(f"licelpush inspect: damaged: {error.message}", file=sys.stderr)
-            status = max(status, EXIT_DAMAGED_FILE)
-    return status
+    return scan.status

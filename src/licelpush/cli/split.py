@@ -13,7 +13,6 @@ intact records before the damage are still split), 2 if a file is missing.
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import Any
 
 NAME = "split"
@@ -41,24 +40,15 @@ def run(args: argparse.Namespace) -> int:
     """Split every file; returns the exit status."""
     from pathlib import Path
 
-    from licelpush.errors import EXIT_DAMAGED_FILE, EXIT_OK, EXIT_USAGE
+    from licelpush.cli.filescan import FileScan
     from licelpush.filewriter import RecordWriter
-    from licelpush.licelfile import parse_file_name, scan_records
+    from licelpush.licelfile import parse_file_name
 
-    status = EXIT_OK
-    for name in args.files:
-        path = Path(name)
-        try:
-            buf = path.read_bytes()
-        except OSError as exc:
-            print(f"licelpush split: {name}: cannot read: {exc.strerror or exc}",
-                  file=sys.stderr)
-            status = max(status, EXIT_USAGE)
-            continue
-        records, error = scan_records(buf, name)
+    scan = FileScan("split")
+    for name, path, buf, records, damaged in scan.files(args.files):
         out_dir = Path(args.output_dir) if args.output_dir else path.parent
         same_dir = out_dir.resolve() == path.parent.resolve()
-        if len(records) == 1 and error is None and same_dir:
+        if len(records) == 1 and same_dir and not damaged:
             print(f"{name}: 1 record, nothing to split")
         elif records:
             parsed = parse_file_name(records[0].header.name)
@@ -68,7 +58,5 @@ def run(args: argparse.Namespace) -> int:
                     raw = buf[record.offset:record.offset + record.length]
                     written, _ = writer.write_raw(raw, record.header.name)
                     print(f"{name} record {index} -> {written}")
-        if error is not None:
-            print(f"licelpush split: damaged: {error.message}", file=sys.stderr)
-            status = max(status, EXIT_DAMAGED_FILE)
-    return status
+    return scan.status
+

@@ -1,0 +1,42 @@
+"""Reading the Licel files named on a command line, for ``inspect`` and ``split``."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass
+class FileScan:
+    """Reads each named file and scans its records, keeping the exit status.
+
+    A file that cannot be read raises the status to EXIT_USAGE; a damaged one
+    to EXIT_DAMAGED_FILE. Each problem is reported as one line on stderr.
+    """
+
+    command: str
+    status: int = 0
+
+    def files(self, names: Sequence[str]) -> Iterator[tuple[str, Path, bytes, list[Any], bool]]:
+        """Yield (name, path, bytes, intact records, damaged) per readable file; the
+        damage is reported after the file's records have been handled."""
+        from licelpush.errors import EXIT_DAMAGED_FILE, EXIT_USAGE
+        from licelpush.licelfile import scan_records
+
+        for name in names:
+            path = Path(name)
+            try:
+                buf = path.read_bytes()
+            except OSError as exc:
+                print(f"licelpush {self.command}: {name}: cannot read: {exc.strerror or exc}",
+                      file=sys.stderr)
+                self.status = max(self.status, EXIT_USAGE)
+                continue
+            records, error = scan_records(buf, name)
+            yield name, path, buf, records, error is not None
+            if error is not None:
+                print(f"licelpush {self.command}: damaged: {error.message}", file=sys.stderr)
+                self.status = max(self.status, EXIT_DAMAGED_FILE)
