@@ -1,0 +1,113 @@
+"""Smoke test of ``python -m benchmarks``: every benchmark runs at tiny size and its
+JSON is complete and consistent. No timing assertions: the numbers are only
+checked for what must hold whatever the speed of the machine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from licelpush.config import load_config
+from licelpush.hardware import RecorderHardware
+from licelpush.plan import make_plan
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CONFIGS = ("small", "eight")
+
+
+@pytest.fixture(scope="module")
+def document(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("bench")
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--configs", ",".join(CONFIGS),
+         "--shared", str(SHARED), "--output-dir", str(out), "--json", str(out / "r.json")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "benchmark" in done.stdout and "results written to" in done.stdout
+    assert [p.name for p in out.iterdir()] == ["r.json"]  # temporary output cleaned up
+    return json.loads((out / "r.json").read_text())
+
+
+def results(document: dict, kind: str) -> list[dict]:
+    found = [r for r in document["results"] if r["benchmark"] == kind]
+    for r in found:
+        assert "error" not in r, r
+    return found
+
+
+def frame_length(name: str) -> int:
+    ini = {"eight": "eight-recorders.ini"}[name]
+    cfg = load_config(SHARED / "testdata" / "acquis" / ini)
+    hw = {r.address: RecorderHardware() for r in cfg.active_recorders}
+    return make_plan(cfg, hw, 300).frame_length
+
+
+def test_machine_is_described(document: dict) -> None:
+    machine = document["machine"]
+    assert machine["nproc"] >= 1
+    assert machine["cpu"] and machine["python"].count(".") == 2 and machine["numpy"]
+    assert document["quick"] is True
+
+
+def test_pipeline_results_are_consistent(document: dict) -> None:
+    found = results(document, "pipeline")
+    assert [r["config"] for r in found] == list(CONFIGS)
+    for r in found:
+        assert r["frames"] == 20 and r["quarantined"] == 0
+        assert r["bytes_per_s"] == pytest.approx(r["frames"] * r["frame_length"] / r["seconds"])
+        assert r["frames_per_s"] == pytest.approx(r["frames"] / r["seconds"])
+        assert set(r["stage_seconds"]) == {"copy", "framing", "decode", "build", "encode"}
+        assert 0 < sum(r["stage_seconds"].values()) <= r["seconds"]
+        # a record holds every decoded value as int32: more bytes than the raw words
+        assert r["record_bytes_per_frame"] > r["frame_length"]
+        assert isinstance(r["met"], bool)
+    small, eight = found
+    assert small["frame_length"] == 6 + 3 * (2 + 2 * 1000)  # LSW, MSW, PC of 1000 bins
+    assert eight["frame_length"] == frame_length("eight")
+    assert eight["channels"] == 64
+
+
+def test_end_to_end_saves_every_frame(document: dict) -> None:
+    found = results(document, "end_to_end")
+    assert [r["config"] for r in found] == list(CONFIGS)
+    for r in found:
+        assert r["frames"] == 5 and r["frames_lost"] == 0
+        journal = r["journal"]
+        assert journal["saved"] == 5 and journal["numbers_in_order"]
+        assert journal["matches_ledger"] is True and journal["quarantined_bytes"] == 0
+        assert r["data_files"] == 5  # default durability: one record per file
+        assert r["data_bytes_written"] > 5 * r["frame_length"]
+        assert r["cpu_seconds"] > 0 and r["cpu_s_per_acquisition"] == pytest.approx(
+            r["cpu_seconds"] / 5)
+        assert r["disk_per_file_bytes_per_s"] > 0 and r["disk_sequential_bytes_per_s"] > 0
+        assert r["wall_bytes_per_s"] == pytest.approx(5 * r["frame_length"] / r["wall_seconds"])
+        assert r["bytes_per_s"] == pytest.approx(r["frames_per_s"] * r["frame_length"])
+        assert r["output_bytes_per_s"] == pytest.approx(
+            r["frames_per_s"] * r["data_bytes_written"] / 5)
+
+
+def test_steady_state_measures_pipeline_and_acquire(document: dict) -> None:
+    (r,) = results(document, "steady_state")
+    sources = [m["source"] for m in r["measurements"]]
+    assert sources == ["pipeline", "acquire"]
+    for m in r["measurements"]:
+        assert m["first"] < m["last"]
+        assert m["rss_after_first"] > 10 * 2**20 and m["rss_after_last"] > 10 * 2**20
+        assert m["growth_bytes"] == m["rss_after_last"] - m["rss_after_first"]
+    assert r["max_growth_bytes"] == max(m["growth_bytes"] for m in r["measurements"])
+
+
+def test_idle_reports_cpu_share(document: dict) -> None:
+    (r,) = results(document, "idle")
+    assert r["config"] == "typical" and r["shots"] == 300 and r["rate_hz"] == 20
+    assert r["cpu_percent"] == pytest.approx(100 * r["cpu_seconds"] / r["seconds"])
+    assert r["cpu_seconds"] >= 0 and r["acquire_rss_bytes"] > 0
+    assert r["met"] == (r["cpu_percent"] <= 1.0)
