@@ -388,18 +388,18 @@ def test_output_not_writable_sends_nothing(tmp_path):
 
 def test_disk_full_keeps_what_was_saved_and_stops_cleanly(tmp_path, monkeypatch):
     frames, profiles = make_frames(5)
-    real_write = os.write
+    real_writev = os.writev
     count = {"data": 0}
 
-    def write(fd, data):
+    def writev(fd, buffers):
         target = os.readlink(f"/proc/self/fd/{fd}")
         if Path(target).name.startswith("lp"):
             count["data"] += 1
             if count["data"] > 2:
                 raise OSError(errno.ENOSPC, "No space left on device")
-        return real_write(fd, data)
+        return real_writev(fd, buffers)
 
-    monkeypatch.setattr(os, "write", write)
+    monkeypatch.setattr(os, "writev", writev)
     with FakeController(recorders={0: HW}, push=lambda n: [b"".join(frames), ("hold",)]) as f:
         acq = Acquisition(CFG, options(f, tmp_path))
         with pytest.raises(OutputError) as info:

@@ -24,6 +24,10 @@ def record_at(when: datetime, seed: int = 0, bins: int = 50) -> Record:
                        start=when, seed=seed)
 
 
+def replace_record_name(record: Record, name: str) -> Record:
+    return dataclasses.replace(record, header=dataclasses.replace(record.header, name=name))
+
+
 def test_one_record_per_file_named_by_the_header(tmp_path: Path) -> None:
     with RecordWriter(tmp_path, "b") as writer:
         path, index = writer.write(record_at(START))
@@ -115,15 +119,16 @@ def test_bad_prefix_is_rejected(tmp_path: Path) -> None:
 
 
 def failing_write(fail_after: int, err: int, chunk: int = 1000):
-    """os.write replacement: short writes of ``chunk`` bytes, then OSError(err) once
+    """os.writev replacement: short writes of ``chunk`` bytes, then OSError(err) once
     ``fail_after`` bytes of the current call series are written."""
     real_write = os.write
     state = {"written": 0}
 
-    def fake(fd: int, data) -> int:
+    def fake(fd: int, buffers) -> int:
         if state["written"] >= fail_after:
             raise OSError(err, os.strerror(err))
-        n = real_write(fd, bytes(data[: min(chunk, fail_after - state["written"])]))
+        data = b"".join(bytes(b) for b in buffers)
+        n = real_write(fd, data[: min(chunk, fail_after - state["written"])])
         state["written"] += n
         return n
 
@@ -135,7 +140,7 @@ def test_disk_full_truncates_the_partial_record_when_appending(tmp_path: Path,
     writer = RecordWriter(tmp_path, "b", records_per_file=5)
     path, _ = writer.write(record_at(START))
     size = path.stat().st_size
-    monkeypatch.setattr(os, "write", failing_write(500, errno.ENOSPC, chunk=120))
+    monkeypatch.setattr(os, "writev", failing_write(500, errno.ENOSPC, chunk=120))
     with pytest.raises(OutputError) as info:
         writer.write(record_at(START + timedelta(seconds=1), seed=1))
     message = info.value.message
@@ -152,7 +157,7 @@ def test_disk_full_truncates_the_partial_record_when_appending(tmp_path: Path,
 
 def test_write_failure_in_a_new_file_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
     writer = RecordWriter(tmp_path, "b")
-    monkeypatch.setattr(os, "write", failing_write(100, errno.EIO, chunk=30))
+    monkeypatch.setattr(os, "writev", failing_write(100, errno.EIO, chunk=30))
     with pytest.raises(OutputError, match="Input/output error"):
         writer.write(record_at(START))
     assert list(tmp_path.iterdir()) == []
@@ -166,18 +171,32 @@ def test_write_failure_in_a_new_file_leaves_no_file(tmp_path: Path, monkeypatch)
 
 def test_each_record_is_one_complete_write(tmp_path: Path, monkeypatch) -> None:
     calls: list[int] = []
-    real_write = os.write
+    real_writev = os.writev
 
-    def spy(fd: int, data) -> int:
-        calls.append(len(data))
-        return real_write(fd, data)
+    def spy(fd: int, buffers) -> int:
+        calls.append(sum(len(memoryview(b).cast("B")) for b in buffers))
+        return real_writev(fd, buffers)
 
-    monkeypatch.setattr(os, "write", spy)
+    monkeypatch.setattr(os, "writev", spy)
     rec = record_at(START, bins=16380)
     with RecordWriter(tmp_path, "b", records_per_file=2) as writer:
         writer.write(rec)
         writer.write(record_at(START, seed=3, bins=16380))
     assert calls == [len(encode_record(rec))] * 2
+
+
+def test_short_writev_is_continued_with_the_rest(tmp_path: Path, monkeypatch) -> None:
+    real_writev = os.writev
+
+    def short(fd: int, buffers) -> int:  # at most 1000 bytes per call, like a slow pipe
+        data = b"".join(bytes(memoryview(b).cast("B")) for b in buffers)[:1000]
+        return real_writev(fd, [data])
+
+    monkeypatch.setattr(os, "writev", short)
+    rec = record_at(START, bins=3000)
+    with RecordWriter(tmp_path, "b") as writer:
+        path, _ = writer.write(rec)
+    assert path.read_bytes() == encode_record(replace_record_name(rec, path.name))
 
 
 def test_sync_policy(tmp_path: Path, monkeypatch) -> None:
@@ -190,6 +209,7 @@ def test_sync_policy(tmp_path: Path, monkeypatch) -> None:
     assert synced == []  # nothing is synced before the interval is over
     assert writer.sync_if_due(now=101.0) is False
     assert writer.sync_if_due(now=102.0) is True
+    writer.wait_synced()
     assert len(synced) == 2  # the file and the directory entry of the new file
     assert writer.sync_if_due(now=110.0) is False  # nothing new written
     writer.write(record_at(START + timedelta(seconds=1)))
@@ -223,6 +243,7 @@ def test_too_many_finished_files_force_a_sync(tmp_path: Path, monkeypatch) -> No
         writer.write(record_at(START + timedelta(seconds=1)))
         assert synced == []
         writer.write(record_at(START + timedelta(seconds=2)))  # second file finished
+        writer.wait_synced()
         assert len(synced) == 3  # the two finished files and the directory
 
 

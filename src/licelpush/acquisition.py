@@ -36,6 +36,7 @@ previous record's stop when no rate is configured. UTC unless
 
 from __future__ import annotations
 
+import collections
 import logging
 import threading
 import time
@@ -61,7 +62,7 @@ from licelpush.errors import (
     LicelpushError,
     OutputError,
 )
-from licelpush.filewriter import RecordWriter
+from licelpush.filewriter import MAX_LISTED_FILES, RecordWriter
 from licelpush.framing import NEED_DATA, Frame, Framer
 from licelpush.hardware import RecorderHardware
 from licelpush.journal import Journal, QuarantineFile, utc_now_text
@@ -178,7 +179,10 @@ class Summary:
     run: str
     requested: int
     saved: int = 0
-    files: list[Path] = field(default_factory=list)
+    files: collections.deque[Path] = field(
+        default_factory=lambda: collections.deque(maxlen=MAX_LISTED_FILES))
+    """The most recent files written (bounded; :attr:`file_count` counts them all)."""
+    file_count: int = 0
     quarantined_spans: int = 0
     """Spans of damaged data quarantined (each at least part of a lost frame)."""
     quarantined_bytes: int = 0
@@ -208,7 +212,7 @@ class Summary:
             "exit_status": self.exit_status,
             "requested": self.requested,
             "saved": self.saved,
-            "files": len(self.files),
+            "files": self.file_count,
             "quarantined_spans": self.quarantined_spans,
             "quarantined_bytes": self.quarantined_bytes,
             "surplus_bytes": self.surplus_bytes,
@@ -225,7 +229,7 @@ class Summary:
         rate = self.data_rate
         out = [
             f"acquisitions saved: {self.saved} of {wanted}",
-            f"files written:      {len(self.files)}",
+            f"files written:      {self.file_count}",
             f"frames quarantined: {self.quarantined_spans} damaged span(s)",
             f"bytes skipped:      {self.quarantined_bytes}"
             + (f" ({self.surplus_bytes} after the last acquisition)" if self.surplus_bytes
@@ -632,6 +636,7 @@ class Acquisition:
             if parsed is not None:
                 self._last_name_time = parsed[1]
             summary.files.append(path)
+            summary.file_count += 1
         summary.saved += 1
         link.frames += 1
         self._attempts_since_frame = 0
@@ -897,8 +902,6 @@ class Acquisition:
                 except OutputError as exc:
                     output_error = exc
             link.controller.close()
-        if self._writer is not None:
-            summary.files = self._writer.files
         for closer in (self._writer, self._quarantine):
             if closer is None:
                 continue

@@ -284,7 +284,9 @@ _INT32 = np.dtype("<i4")
 _I32_MIN, _I32_MAX = -(2**31), 2**31 - 1
 
 
-def _data_bytes(ds: DatasetHeader, values: np.ndarray) -> bytes:
+def _data_buffer(ds: DatasetHeader, values: np.ndarray) -> memoryview:
+    """The dataset's values as little-endian int32 bytes, without a copy when they
+    already are a contiguous int32 array."""
     arr = np.asarray(values)
     if arr.ndim != 1 or arr.shape[0] != ds.bins:
         raise ValueError(
@@ -298,23 +300,34 @@ def _data_bytes(ds: DatasetHeader, values: np.ndarray) -> bytes:
         ):
             raise ValueError(f"{ds.device_id}: data values outside the int32 range")
         arr = arr.astype(_INT32)
-    return arr.tobytes()
+    return memoryview(np.ascontiguousarray(arr)).cast("B")
 
 
-def encode_record(record: Record, *, controller_timestamp: bool = False) -> bytes:
-    """Complete bytes of one record: header (see :func:`encode_header`), then each
-    dataset as little-endian int32 followed by CRLF."""
+def record_buffers(record: Record, *,
+                   controller_timestamp: bool = False) -> list[bytes | memoryview]:
+    """The record as a list of buffers whose concatenation is :func:`encode_record`.
+
+    The data buffers are views of the record's arrays (no copy), so a writer can
+    hand the whole record to the OS in one ``os.writev``.
+    """
     header = record.header
     if len(record.data) != len(header.datasets):
         raise ValueError(
             f"record {header.name}: {len(record.data)} data arrays for "
             f"{len(header.datasets)} dataset lines"
         )
-    parts = [encode_header(header, controller_timestamp=controller_timestamp)]
+    parts: list[bytes | memoryview] = [
+        encode_header(header, controller_timestamp=controller_timestamp)]
     for ds, values in zip(header.datasets, record.data):
-        parts.append(_data_bytes(ds, values))
+        parts.append(_data_buffer(ds, values))
         parts.append(_CRLF)
-    return b"".join(parts)
+    return parts
+
+
+def encode_record(record: Record, *, controller_timestamp: bool = False) -> bytes:
+    """Complete bytes of one record: header (see :func:`encode_header`), then each
+    dataset as little-endian int32 followed by CRLF."""
+    return b"".join(record_buffers(record, controller_timestamp=controller_timestamp))
 
 
 def replace_name(raw: bytes, name: str) -> bytes:
