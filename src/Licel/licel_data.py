@@ -24,6 +24,7 @@ Differences from the vendor library, all on the side of correct data:
 
 from __future__ import annotations
 
+import collections
 import logging
 import os
 import re
@@ -37,7 +38,7 @@ import numpy as np
 from licelpush.config import AcquisConfig
 from licelpush.decode import DecodedFrame, FrameDecoder
 from licelpush.errors import OutputError
-from licelpush.filewriter import RecordWriter
+from licelpush.filewriter import MAX_LISTED_FILES, RecordWriter
 from licelpush.framing import Frame, Quarantined
 from licelpush.plan import SHOT_COUNTER_OFFSET, MPushPlan, make_plan
 from licelpush.records import RecordBuilder
@@ -76,7 +77,7 @@ class DataParser:
         self._writer: RecordWriter | None = None
         self._writer_key: tuple[str, str, int] | None = None
         self._finalizer: weakref.finalize | None = None
-        self._files: list[Path] = []
+        self._files: collections.deque[Path] = collections.deque(maxlen=MAX_LISTED_FILES)
         self.clippedBins: tuple[int, ...] = ()
         """Bins with the clip flag set, per dataset, of the last parsed acquisition."""
         self.lastProblem = ""
@@ -257,7 +258,7 @@ class DataParser:
 
     @property
     def files(self) -> list[Path]:
-        """Data files created so far, in order."""
+        """Data files created so far, in order (the most recent ones, bounded)."""
         return list(self._files)
 
     def close(self) -> None:
