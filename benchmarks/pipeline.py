@@ -5,8 +5,10 @@ copied into the framer's buffer in receive-sized chunks through
 ``Framer.writable()``/``commit()``, exactly as ``recv_into`` would fill it, and
 every accepted frame is decoded (:class:`~licelpush.decode.FrameDecoder`),
 turned into a record (:class:`~licelpush.records.RecordBuilder`) and encoded to
-file bytes (:func:`~licelpush.licelfile.encode_record`). Nothing is written to
-disk. The time of each stage is measured too, so a missed target shows where
+the buffers the writer hands to the OS in one ``writev``
+(:func:`~licelpush.licelfile.record_buffers`: the header bytes and views of the
+data). Nothing is written to disk. The time of each stage is measured too, so a
+missed target shows where
 the time goes.
 """
 
@@ -19,7 +21,7 @@ from pathlib import Path
 from benchmarks.configs import BenchConfig, Prepared, prepare, push_stream
 from licelpush.decode import FrameDecoder
 from licelpush.framing import NEED_DATA, Frame, Framer
-from licelpush.licelfile import encode_record
+from licelpush.licelfile import HeaderEncoder, record_buffers
 from licelpush.records import RecordBuilder, acquisition_seconds, acquisition_times
 
 RECV_CHUNK = 256 * 1024
@@ -56,6 +58,7 @@ class PipelineRunner:
         self.quarantined = 0
         self.record_bytes = 0
         self._previous_stop: datetime | None = None
+        self._encoder = HeaderEncoder()
 
     def run(self, frames: int) -> None:
         """Process ``frames`` more frames (replaying the stream as often as needed)."""
@@ -108,7 +111,8 @@ class PipelineRunner:
         t2 = clock()
         stages["build"] += t2 - t1
         if self.encode:
-            self.record_bytes += len(encode_record(record))
+            buffers = record_buffers(record, encoder=self._encoder)
+            self.record_bytes += sum(len(b) for b in buffers)
             stages["encode"] += clock() - t2
         self.frames += 1
 

@@ -8,7 +8,12 @@ from factories import config, recorder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from licelpush.decode import FrameDecoder, analogue_millivolts, pc_megahertz
+from licelpush.decode import (
+    TABLE_DECODE_MAX_VALUES,
+    FrameDecoder,
+    analogue_millivolts,
+    pc_megahertz,
+)
 from licelpush.encode import FrameEncoder, analogue_limit, pc_limit
 from licelpush.hardware import RecorderHardware
 from licelpush.plan import make_plan
@@ -153,3 +158,21 @@ def test_physical_units():
     np.testing.assert_allclose(mv, [0.0, 100.0, 100 / 65536])
     mhz = pc_megahertz(np.array([300, 600]), 300, 7.5)
     np.testing.assert_allclose(mhz, [20.0, 40.0])
+
+
+@pytest.mark.parametrize("adc", [12, 16])
+@pytest.mark.parametrize("bins", [TABLE_DECODE_MAX_VALUES + 1, TABLE_DECODE_MAX_VALUES + 2])
+def test_long_and_short_channels_decode_alike(adc, bins):
+    """Channels above the lookup-table size take the arithmetic path: same results."""
+    cfg = config(recorder(0, {"A": (True, False), "B": (True, False)}, bins, bins))
+    hw = RecorderHardware(adc_bits=adc, pc_bits=4)
+    plan = make_plan(cfg, {0: hw}, 300)
+    rng = np.random.default_rng(bins + adc)
+    top = analogue_limit(adc, False)
+    profiles = [rng.integers(0, top, c.values, endpoint=True) for c in plan.channels]
+    clips = [rng.random(c.values) < 0.1 for c in plan.channels]
+    frame = FrameEncoder(plan).encode(1, 300, profiles, clips)
+    out = FrameDecoder(plan).decode(frame)
+    for got, want, clip, n in zip(out.profiles, profiles, clips, out.clipped_bins):
+        np.testing.assert_array_equal(got.astype(np.int64), want)
+        assert n == int(np.count_nonzero(clip))

@@ -217,7 +217,7 @@ def test_literal_client_session_lists_configures_pushes_and_decodes():
             frame = data[k * plan.frame_length:(k + 1) * plan.frame_length]
             assert decoder.problem(frame) is None
             decoded = decoder.decode(frame)
-            assert set(decoded.shot_words.tolist()) == {shots + 2}
+            assert set(decoded.shot_words) == {shots + 2}
             sent = emu.sent_frame(k + 1)
             for got, expected in zip(decoded.profiles, sent.profiles):
                 np.testing.assert_array_equal(got, expected)

@@ -29,7 +29,7 @@ class DecodedFrame:
     """One acquisition: controller timestamp, shot words and a profile per channel."""
 
     timestamp_ms: int
-    shot_words: np.ndarray
+    shot_words: tuple[int, ...]
     """Raw shot word of every dataset, in plan order (true shots + 2)."""
     profiles: tuple[np.ndarray, ...]
     """uint32 accumulated counts per plan channel, ``bins - 1`` values each."""
@@ -60,10 +60,19 @@ class FrameDecoder:
             position = d.offset + 2
         self._shot_struct = struct.Struct("".join(layout))
         self._channel_first = tuple(c.sources[0] for c in plan.channels)
-        self._decoders = tuple(
-            (_decode_analogue if c.analogue else _decode_pc,
-             c.hardware.adc_bits if c.analogue else 0, slices)
-            for c, slices, _ in self._channels)
+        tables: dict[int, np.ndarray] = {}
+        decoders = []
+        for c, slices, _ in self._channels:
+            if not c.analogue:
+                decoders.append((_decode_pc, 0, slices))
+            elif c.values <= TABLE_DECODE_MAX_VALUES and len(slices) == 2:
+                adc = c.hardware.adc_bits
+                if adc not in tables:
+                    tables[adc] = _upper_word_table(adc)
+                decoders.append((_decode_analogue_table, (tables[adc], _clip_bit(adc)), slices))
+            else:
+                decoders.append((_decode_analogue, c.hardware.adc_bits, slices))
+        self._decoders = tuple(decoders)
 
     def _channel_slices(self, channel: Channel) -> tuple[Channel, tuple[slice, ...], int]:
         slices = []
@@ -145,15 +154,42 @@ class FrameDecoder:
             clipped.append(clips)
         return DecodedFrame(
             self.timestamp(frame),
-            np.array(shot_words, dtype=U16),
+            shot_words,
             tuple(profiles),
             tuple(clipped),
             tuple([shot_words[i] - SHOT_COUNTER_OFFSET for i in self._channel_first]),
         )
 
 
-# The decoders build the upper 16 bits of each value in uint16 arithmetic (half the
-# memory traffic of uint32), widen once and merge the LSW: fewer, cheaper passes.
+TABLE_DECODE_MAX_VALUES = 4096
+"""Analogue channels up to this many values are decoded through a lookup table
+of the MSW (fewer numpy calls); longer ones arithmetically (less memory traffic)."""
+
+
+def _clip_bit(adc_bits: int) -> int:
+    """The MSW clip flag (§4): bit 8 for a 12-bit ADC, bit 12 for 16 bits."""
+    return 0x0100 if adc_bits == 12 else 0x1000
+
+
+def _upper_word_table(adc_bits: int) -> np.ndarray:
+    """value bits 16-31 contributed by each possible MSW (§4), as uint32."""
+    msw = np.arange(1 << 16, dtype=U32)
+    if adc_bits == 12:
+        return (msw & 0x00FF) << 16
+    return ((msw & 0x0FFF) << 16) | ((msw & 0xE000) << 15)
+
+
+def _decode_analogue_table(table_and_clip: tuple[np.ndarray, int], words: np.ndarray,
+                           slices: tuple[slice, ...]) -> tuple[np.ndarray, int]:
+    table, clip_bit = table_and_clip
+    msw = words[slices[1]]
+    value = table.take(msw)
+    value |= words[slices[0]]
+    return value, int(np.count_nonzero(msw & clip_bit))
+
+
+# The arithmetic decoders build the upper 16 bits of each value in uint16 arithmetic
+# (half the memory traffic of uint32), widen once and merge the LSW.
 
 
 def _decode_analogue(adc_bits: int, words: np.ndarray,

@@ -41,7 +41,14 @@ from pathlib import Path
 from types import TracebackType
 
 from licelpush.errors import OutputError
-from licelpush.licelfile import Record, file_name, next_name, record_buffers, replace_name
+from licelpush.licelfile import (
+    HeaderEncoder,
+    Record,
+    file_name,
+    next_name,
+    record_buffers,
+    replace_name,
+)
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +98,7 @@ class RecordWriter:
         self.records_per_file = records_per_file
         self.sync_interval = sync_interval
         self.controller_timestamp = controller_timestamp
+        self._encoder = HeaderEncoder(controller_timestamp=controller_timestamp)
         self._files: collections.deque[Path] = collections.deque(maxlen=MAX_LISTED_FILES)
         self.file_count = 0
         """Files created so far."""
@@ -144,8 +152,7 @@ class RecordWriter:
                 record = dataclasses.replace(
                     record, header=dataclasses.replace(record.header, name=name)
                 )
-        return self._append(record_buffers(record,
-                                           controller_timestamp=self.controller_timestamp))
+        return self._append(record_buffers(record, encoder=self._encoder))
 
     def write_raw(self, raw: bytes, name: str) -> tuple[Path, int]:
         """Write already encoded record bytes (e.g. sliced from another file).

@@ -21,7 +21,6 @@ that is wrong; nothing half-parsed is ever returned as data.
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
 import re
@@ -217,7 +216,6 @@ def _check_text(what: str, text: str) -> None:
         raise ValueError(f"{what} must be ASCII without line breaks, got {text!r}")
 
 
-@functools.lru_cache(maxsize=4096)
 def _dataset_line(ds: DatasetHeader) -> bytes:
     if ds.laser not in (1, 2, 3):
         raise ValueError(f"{ds.device_id}: laser must be 1, 2 or 3, got {ds.laser}")
@@ -251,33 +249,74 @@ def _dataset_line(ds: DatasetHeader) -> bytes:
     )
 
 
-def encode_header(header: RecordHeader, *, controller_timestamp: bool = False) -> bytes:
-    """Header lines, dataset lines and the empty line of one record (CRLF, padded).
+def _time_text(when: datetime) -> str:
+    """``dd/mm/YYYY HH:MM:SS`` (line 2)."""
+    return (f"{when.day:02d}/{when.month:02d}/{when.year:04d} "
+            f"{when.hour:02d}:{when.minute:02d}:{when.second:02d}")
 
-    With ``controller_timestamp`` line 3 ends in ``0000000 0000 <ms>``
-    (``timestamp_ms``, 0 when unknown).
+
+class HeaderEncoder:
+    """Encodes record headers: the name line, line 2 (site and time), line 3
+    (lasers), the dataset lines and the empty line (CRLF, padded).
+
+    Consecutive records of one acquisition differ only in name and times, so
+    the encoder keeps the parts that did not change from the previous header
+    (line 2 without the times, line 3, the dataset lines) instead of
+    formatting them again. With ``controller_timestamp`` line 3 ends in
+    ``0000000 0000 <ms>`` (``timestamp_ms``, 0 when unknown).
     """
-    _check_text("record name", header.name)
+
+    def __init__(self, *, controller_timestamp: bool = False) -> None:
+        self.controller_timestamp = controller_timestamp
+        self._place_key: tuple[object, ...] | None = None
+        self._place: tuple[str, str] = ("", "")
+        self._lasers_key: tuple[object, ...] | None = None
+        self._lasers = ""
+        self._datasets: tuple[DatasetHeader, ...] | None = None
+        self._dataset_lines = b""
+
+    def encode(self, header: RecordHeader) -> bytes:
+        """The header bytes of one record."""
+        _check_text("record name", header.name)
+        place_key = (header.site, header.altitude_m, header.longitude, header.latitude,
+                     header.zenith, header.azimuth, header.extra)
+        if place_key != self._place_key:
+            self._place = _line2_parts(header)
+            self._place_key = place_key
+        before, after = self._place
+        line2 = f"{before}{_time_text(header.start)} {_time_text(header.stop)}{after}"
+        lasers_key = (header.laser_shots, header.laser_rates_hz, len(header.datasets))
+        if lasers_key != self._lasers_key:
+            (s1, s2, s3), (r1, r2, r3) = header.laser_shots, header.laser_rates_hz
+            self._lasers = (f" {s1:07d} {r1:04d} {s2:07d} {r2:04d} {len(header.datasets):02d}"
+                            f" {s3:07d} {r3:04d}")
+            self._lasers_key = lasers_key
+        line3 = self._lasers
+        if self.controller_timestamp:
+            line3 += f" 0000000 0000 {header.timestamp_ms or 0:d}"
+        if header.datasets != self._datasets:
+            self._dataset_lines = b"".join([_dataset_line(ds) for ds in header.datasets]) + _CRLF
+            self._datasets = header.datasets
+        return b"".join((_pad(" " + header.name), _pad(line2), _pad(line3),
+                         self._dataset_lines))
+
+
+def _line2_parts(header: RecordHeader) -> tuple[str, str]:
+    """Line 2 before and after the start and stop times."""
     _check_text("extra text of line 2", header.extra)
-    line2 = (
-        f" {site_field(header.site)} {header.start.strftime(DATE_FORMAT)}"
-        f" {header.stop.strftime(DATE_FORMAT)} {round(header.altitude_m):04d}"
-        f" {header.longitude:011.6f} {header.latitude:011.6f} {header.zenith:04.1f}"
-    )
+    after = (f" {round(header.altitude_m):04d} {header.longitude:011.6f}"
+             f" {header.latitude:011.6f} {header.zenith:04.1f}")
     if header.azimuth is not None:
-        line2 += f" {header.azimuth:04.1f}"
+        after += f" {header.azimuth:04.1f}"
     if header.extra:
-        line2 += f" {header.extra}"
-    (s1, s2, s3), (r1, r2, r3) = header.laser_shots, header.laser_rates_hz
-    line3 = (
-        f" {s1:07d} {r1:04d} {s2:07d} {r2:04d} {len(header.datasets):02d} {s3:07d} {r3:04d}"
-    )
-    if controller_timestamp:
-        line3 += f" 0000000 0000 {header.timestamp_ms or 0:d}"
-    parts = [_pad(" " + header.name), _pad(line2), _pad(line3)]
-    parts.extend(_dataset_line(ds) for ds in header.datasets)
-    parts.append(_CRLF)
-    return b"".join(parts)
+        after += f" {header.extra}"
+    return f" {site_field(header.site)} ", after
+
+
+def encode_header(header: RecordHeader, *, controller_timestamp: bool = False) -> bytes:
+    """Header lines, dataset lines and the empty line of one record (CRLF, padded);
+    see :class:`HeaderEncoder`."""
+    return HeaderEncoder(controller_timestamp=controller_timestamp).encode(header)
 
 
 _INT32 = np.dtype("<i4")
@@ -303,12 +342,13 @@ def _data_buffer(ds: DatasetHeader, values: np.ndarray) -> memoryview:
     return memoryview(np.ascontiguousarray(arr)).cast("B")
 
 
-def record_buffers(record: Record, *,
-                   controller_timestamp: bool = False) -> list[bytes | memoryview]:
+def record_buffers(record: Record, *, controller_timestamp: bool = False,
+                   encoder: HeaderEncoder | None = None) -> list[bytes | memoryview]:
     """The record as a list of buffers whose concatenation is :func:`encode_record`.
 
     The data buffers are views of the record's arrays (no copy), so a writer can
-    hand the whole record to the OS in one ``os.writev``.
+    hand the whole record to the OS in one ``os.writev``. A writer passes its
+    :class:`HeaderEncoder` (whose ``controller_timestamp`` then applies).
     """
     header = record.header
     if len(record.data) != len(header.datasets):
@@ -316,8 +356,9 @@ def record_buffers(record: Record, *,
             f"record {header.name}: {len(record.data)} data arrays for "
             f"{len(header.datasets)} dataset lines"
         )
-    parts: list[bytes | memoryview] = [
-        encode_header(header, controller_timestamp=controller_timestamp)]
+    if encoder is None:
+        encoder = HeaderEncoder(controller_timestamp=controller_timestamp)
+    parts: list[bytes | memoryview] = [encoder.encode(header)]
     for ds, values in zip(header.datasets, record.data):
         parts.append(_data_buffer(ds, values))
         parts.append(_CRLF)

@@ -144,14 +144,20 @@ class RecordBuilder:
                          c.analogue and c.uses_phm and c.hardware.adc_bits == 16)
             for c in plan.channels
         )
-        self._headers: dict[tuple[int, ...], tuple[DatasetHeader, ...]] = {}
+        self._headers: dict[tuple[int, ...],
+                            tuple[tuple[DatasetHeader, ...], tuple[int, int, int]]] = {}
         self.saturated_values = 0
         """Values above the int32 range of the file, written as 2^31 − 1 (see :meth:`build`)."""
 
     def dataset_headers(self, shots: tuple[int, ...]) -> tuple[DatasetHeader, ...]:
         """Dataset lines for these true shot counts (one per channel), cached."""
-        headers = self._headers.get(shots)
-        if headers is None:
+        return self._lines(shots)[0]
+
+    def _lines(self, shots: tuple[int, ...]) -> tuple[tuple[DatasetHeader, ...],
+                                                       tuple[int, int, int]]:
+        """Dataset lines and per-laser shots for these shot counts, cached."""
+        cached = self._headers.get(shots)
+        if cached is None:
             if len(shots) != len(self._infos):
                 raise ValueError(f"{len(shots)} shot counts for {len(self._infos)} channels")
             headers = tuple(
@@ -161,8 +167,8 @@ class RecordBuilder:
             )
             if len(self._headers) > 64:  # shots normally never change; stay bounded anyway
                 self._headers.clear()
-            self._headers[shots] = headers
-        return headers
+            cached = self._headers[shots] = (headers, laser_shots_of(headers))
+        return cached
 
     def build(self, decoded: DecodedFrame, start: datetime, stop: datetime,
               name_time: datetime | None = None) -> Record:
@@ -175,7 +181,7 @@ class RecordBuilder:
         possible with PHM, above 32764 shots) is saturated there and counted in
         :attr:`saturated_values`.
         """
-        datasets = self.dataset_headers(decoded.shots)
+        datasets, laser_shots = self._lines(decoded.shots)
         data = []
         for info, profile in zip(self._infos, decoded.profiles):
             if info.may_exceed_int32 and profile.size and int(profile.max()) > INT32_MAX:
@@ -197,7 +203,7 @@ class RecordBuilder:
             latitude=info.latitude,
             zenith=info.zenith,
             azimuth=info.azimuth,
-            laser_shots=laser_shots_of(datasets),
+            laser_shots=laser_shots,
             laser_rates_hz=self._rates,  # type: ignore[arg-type]
             datasets=datasets,
             timestamp_ms=decoded.timestamp_ms,
