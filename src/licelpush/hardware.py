@@ -19,8 +19,11 @@ HWCAP_BLOCK_TRIGGER = 0x10
 HWCAP_SQUARED = 0x20
 HWCAP_FREQDIV = 0x40
 
-_TOKENS = {"adc_bits": 3, "pc_bits": 6, "fifo_length": 8, "bin_width_m": 10,
-           "id": 12, "hwcap": 14, "bin_shift": 16}
+_TOKENS: tuple[tuple[str, int], ...] = (
+    ("adc_bits", 3), ("pc_bits", 6), ("fifo_length", 8), ("bin_width_m", 10),
+    ("id", 12), ("hwcap", 14), ("bin_shift", 16),
+)
+"""(field, token index) of the TRTYPE? reply (§2)."""
 
 
 @dataclass(frozen=True)
@@ -58,10 +61,10 @@ def format_trtype(hw: RecorderHardware) -> str:
 def parse_trtype(reply: str) -> RecorderHardware:
     """Parse a ``TRTYPE?`` reply; raises ``ValueError`` naming the bad token."""
     tokens = reply.split()
-    if len(tokens) <= max(_TOKENS.values()):
+    if len(tokens) <= max(index for _, index in _TOKENS):
         raise ValueError(f"TRTYPE reply has {len(tokens)} tokens, expected at least 17: {reply!r}")
     values: dict[str, int | float] = {}
-    for field, index in _TOKENS.items():
+    for field, index in _TOKENS:
         token = tokens[index]
         try:
             if field == "hwcap":
