@@ -55,8 +55,9 @@ from licelpush.errors import OutputError
 
 def utc_now_text(now: datetime | None = None) -> str:
     """ISO 8601 UTC time with milliseconds and ``Z``."""
-    now = now or datetime.now(timezone.utc)
-    return now.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+    return (f"{now.year:04d}-{now.month:02d}-{now.day:02d}T{now.hour:02d}:{now.minute:02d}:"
+            f"{now.second:02d}.{now.microsecond // 1000:03d}Z")
 
 
 def _reason(exc: OSError) -> str:
