@@ -72,36 +72,25 @@ def channel_header(config: AcquisConfig, channel: Channel, shots: int) -> Datase
     recorder = _recorder(config, channel.recorder)
     memory = recorder.memory(channel.memory)
     hw = channel.hardware
-    if channel.analogue:
-        return DatasetHeader(
-            analogue=True,
-            laser=memory.laser,
-            bins=channel.values,
-            pmt_voltage=int(round(memory.analogue_pmt_voltage)),
-            bin_width_m=effective_bin_width(recorder, hw.bin_width_m),
-            wavelength_nm=int(round(memory.analogue_wavelength)),
-            polarisation=POLARISATION_LETTERS[memory.analogue_polarisation],
-            bin_shift=hw.bin_shift,
-            adc_bits=hw.adc_bits,
-            shots=shots,
-            input_range_mv=float(recorder.range_millivolts),
-            discriminator_mv=0.0,
-            device_id=device_id(True, recorder.address),
-        )
+    analogue = channel.analogue
     return DatasetHeader(
-        analogue=False,
+        analogue=analogue,
         laser=memory.laser,
         bins=channel.values,
-        pmt_voltage=int(round(memory.pc_pmt_voltage)),
+        pmt_voltage=int(round(memory.analogue_pmt_voltage if analogue
+                              else memory.pc_pmt_voltage)),
         bin_width_m=effective_bin_width(recorder, hw.bin_width_m),
-        wavelength_nm=int(round(memory.pc_wavelength)),
-        polarisation=POLARISATION_LETTERS[memory.pc_polarisation],
-        bin_shift=0.0,
-        adc_bits=0,
+        wavelength_nm=int(round(memory.analogue_wavelength if analogue
+                                else memory.pc_wavelength)),
+        polarisation=POLARISATION_LETTERS[memory.analogue_polarisation if analogue
+                                          else memory.pc_polarisation],
+        bin_shift=hw.bin_shift if analogue else 0.0,
+        adc_bits=hw.adc_bits if analogue else 0,
         shots=shots,
-        input_range_mv=0.0,
-        discriminator_mv=discriminator_mv(recorder.discriminator, recorder.threshold == 1),
-        device_id=device_id(False, recorder.address),
+        input_range_mv=float(recorder.range_millivolts) if analogue else 0.0,
+        discriminator_mv=0.0 if analogue else discriminator_mv(recorder.discriminator,
+                                                               recorder.threshold == 1),
+        device_id=device_id(analogue, recorder.address),
     )
 
 
