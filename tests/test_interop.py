@@ -22,8 +22,15 @@ import numpy as np
 import pytest
 from licel_samples import analogue, make_record, photon
 
+from licelpush.config import load_config
+from licelpush.decode import FrameDecoder
+from licelpush.encode import FrameEncoder
 from licelpush.filewriter import RecordWriter
+from licelpush.hardware import RecorderHardware
 from licelpush.licelfile import DatasetHeader, Record, site_field
+from licelpush.plan import make_plan
+from licelpush.readers import reader_limits
+from licelpush.records import RecordBuilder
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
@@ -42,6 +49,26 @@ class Sample:
     """Readers expected to refuse the file (documented limits)."""
     merged_by: tuple[str, ...] = ()
     """Readers expected to merge datasets of one device id (documented limit)."""
+
+
+def acquired_records(config_path: Path, shots: int, count: int) -> list[Record]:
+    """Records exactly as ``licelpush acquire`` builds them for a configuration:
+    frames encoded from the plan, decoded, turned into records by RecordBuilder."""
+    config = load_config(config_path)
+    hardware = {r.address: RecorderHardware(adc_bits=12 if r.address % 2 else 16)
+                for r in config.active_recorders}
+    plan = make_plan(config, hardware, shots)
+    rng = np.random.default_rng(11)
+    encoder, decoder = FrameEncoder(plan), FrameDecoder(plan)
+    builder = RecordBuilder(config, plan)
+    records = []
+    for i in range(count):
+        profiles = [rng.integers(0, 3000 * shots if c.analogue else 20 * shots, c.values)
+                    for c in plan.channels]
+        decoded = decoder.decode(encoder.encode(1000 * i, shots, profiles))
+        start = START.replace(microsecond=0) + timedelta(seconds=15 * i)
+        records.append(builder.build(decoded, start, start + timedelta(seconds=15)))
+    return records
 
 
 def samples() -> list[Sample]:
@@ -78,9 +105,11 @@ def samples() -> list[Sample]:
                controller_timestamp=True, refused_by=("linc",)),
         Sample("recorder_10", [make_record(hex_recorder, site="Hex", seed=5)],
                refused_by=("licelformat",)),
+        # what acquire writes for the README's example configuration
+        Sample("examples_acquis_ini", acquired_records(ROOT / "examples" / "Acquis.ini", 300, 1)),
+        # a blank inside the site is written as "_", which every reader accepts
+        Sample("site_with_space", [make_record(mixed[:2], site="Mt Abu", seed=6)]),
         # documented limits (docs/READERS.md)
-        Sample("site_with_space", [make_record(mixed[:2], site="Mt Abu", seed=6)],
-               refused_by=("licelformat", "linc")),
         Sample("two_memories_one_recorder",
                [make_record([analogue(0, 532, "p", laser=1, bins=300),
                              analogue(0, 532, "p", laser=2, bins=300, shots=990)], seed=7)],
@@ -266,3 +295,8 @@ def test_samples_cover_the_required_configurations() -> None:
     assert 16380 in {ds.bins for ds in all_ds}
     assert any("." in s.records[0].header.site and "_" in s.records[0].header.site
                for s in samples())
+
+
+def test_example_configuration_hits_no_reader_limit():
+    """The README's configuration is one every reader takes (see the sample above)."""
+    assert reader_limits(load_config(ROOT / "examples" / "Acquis.ini")) == []

@@ -72,7 +72,7 @@ def test_read_config_shows_the_file_under_vendor_names(tmp_path):
     assert returned is config.TrConfigs
     tr0, tr1 = config.TrConfigs
     assert tr0.nTransientRecorder == 0 and tr1["nTransientRecorder"] == 1
-    assert tr0.analogueEnabled == {"A": True, "B": True, "C": False, "D": False}
+    assert tr0.analogueEnabled == {"A": True, "B": False, "C": False, "D": False}
     assert tr0.pcEnabled == {"A": True, "B": False, "C": False, "D": False}
     assert tr0["analogueBins"]["A"] == 4000 and tr0.analogueBins["B"] == 2000
     assert tr0.pcBins["A"] == 4000
@@ -86,7 +86,7 @@ def test_read_config_shows_the_file_under_vendor_names(tmp_path):
     assert (info["nAltitude"], info.dLongitude, info.dLatitude) == (125, 12.43, 51.35)
     assert (info.repRateL0, info.repRateL1, info.repRateL2) == (20, 20, 10)
     assert info.Laser0_globalInfo == {355.0: 0, 532.0: 1}
-    assert config.numDataSets == 5
+    assert config.numDataSets == 4
 
 
 def test_read_config_again_replaces_instead_of_appending(tmp_path):
@@ -175,9 +175,9 @@ def test_parse_takes_exactly_one_confirmed_frame(adapters):
     valid, data_sets, stamp, analogue, pc = parser.parseDataFromBuffer(config, controller, SHOTS)
     assert valid and stamp == 1000
     assert [c.label for c in plan.channels] == [
-        "TR0 A analogue", "TR0 B analogue", "TR0 A PC", "TR1 A analogue", "TR1 A PC"]
+        "TR0 A analogue", "TR0 A PC", "TR1 A analogue", "TR1 A PC"]
     assert_profiles(data_sets, profiles[0])
-    assert analogue == {0: {"A": SHOTS + 2, "B": SHOTS + 2}, 1: {"A": SHOTS + 2}}
+    assert analogue == {0: {"A": SHOTS + 2}, 1: {"A": SHOTS + 2}}
     assert pc == {0: {"A": SHOTS + 2}, 1: {"A": SHOTS + 2}}
     assert bytes(controller.pushBuffer) == frames[1] + frames[2]
     valid, data_sets, stamp, *_ = parser.parseDataFromBuffer(config, controller, SHOTS)
@@ -299,11 +299,10 @@ def test_saved_files_are_licel_records_with_the_pushed_values(adapters, tmp_path
         header = record.header
         assert header.site == "Leipzig" and header.laser_shots == (SHOTS, 0, 0)
         lines = [(d.device_id, d.bins, d.shots, d.wavelength_nm) for d in header.datasets]
-        assert lines == [("BT0", 3999, SHOTS, 355), ("BT0", 1999, SHOTS, 532),
-                         ("BC0", 3999, SHOTS, 355), ("BT1", 1999, SHOTS, 532),
-                         ("BC1", 1999, SHOTS, 532)]
-        assert header.datasets[3].bin_width_m == pytest.approx(7.5)  # 3.75 m x divider 2
-        assert header.datasets[3].adc_bits == 12 and header.datasets[3].input_range_mv == 500
+        assert lines == [("BT0", 3999, SHOTS, 355), ("BC0", 3999, SHOTS, 355),
+                         ("BT1", 1999, SHOTS, 532), ("BC1", 1999, SHOTS, 532)]
+        assert header.datasets[2].bin_width_m == pytest.approx(7.5)  # 3.75 m x divider 2
+        assert header.datasets[2].adc_bits == 12 and header.datasets[2].input_range_mv == 500
 
 
 @pytest.mark.parametrize("working_directory", [r"D:\Licel\data", ""])

@@ -457,9 +457,17 @@ def test_lf_variant_truncated_data_is_damage() -> None:
         parse_records(raw[:-5])
 
 
-def test_site_with_spaces_in_padded_layout() -> None:
-    record = make_record([analogue(0, 355, bins=2)], site="Mt Abu 2")
-    (parsed,) = parse_records(encode_record(record))
+def test_site_with_spaces_is_written_with_underscores() -> None:
+    record = make_record([analogue(0, 355, bins=2)], site=" Mt Abu 2 ")
+    raw = encode_record(record)
+    assert raw.splitlines()[1].startswith(b" Mt_Abu_2 ")
+    (parsed,) = parse_records(raw)
+    assert parsed.header.site == "Mt_Abu_2"
+
+
+def test_reader_accepts_a_site_with_spaces_in_padded_layout() -> None:
+    raw = encode_record(make_record([analogue(0, 355, bins=2)], site="Mt_Abu_2"))
+    (parsed,) = parse_records(raw.replace(b" Mt_Abu_2 ", b" Mt Abu 2 ", 1))
     assert parsed.header.site == "Mt Abu 2"
 
 

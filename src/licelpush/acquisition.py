@@ -67,7 +67,7 @@ from licelpush.framing import NEED_DATA, Frame, Framer
 from licelpush.hardware import RecorderHardware
 from licelpush.journal import Journal, QuarantineFile, utc_now_text
 from licelpush.licelfile import parse_file_name
-from licelpush.plan import MAX_SHOTS, MPushPlan, make_plan
+from licelpush.plan import DEFAULT_SHOTS, MAX_SHOTS, MPushPlan, make_plan, shot_limit_notes
 from licelpush.records import RecordBuilder, acquisition_seconds, acquisition_times
 
 log = logging.getLogger(__name__)
@@ -98,7 +98,7 @@ class AcquireOptions:
     port: int = 2055
     acquisitions: int = 10
     """Acquisitions to save; :data:`UNTIL_STOPPED` (-1) = until stopped."""
-    shots: int = 150
+    shots: int = DEFAULT_SHOTS
     acquis_per_file: int = 1
     output: Path = Path(".")
     retries: int = 5
@@ -351,12 +351,8 @@ class Acquisition:
                             "nothing to acquire")
         if problems:
             raise LicelpushError("; ".join(problems))
-        for recorder in self.config.active_recorders:
-            if recorder.shot_limit and self.options.shots > recorder.shot_limit:
-                log.warning("%s [TR%d] ShotLimit = %d is below --shots %d: the recorder may "
-                            "stop accumulating at %d shots (files record the true count)",
-                            self.config.path, recorder.address, recorder.shot_limit,
-                            self.options.shots, recorder.shot_limit)
+        for note in shot_limit_notes(self.config, self.options.shots):
+            log.warning("%s", note)
         self._t0 = self._clock()
         start_wall = datetime.now(timezone.utc)
         self._open_output(start_wall)

@@ -196,12 +196,13 @@ def laser_shots_of(datasets: Sequence[DatasetHeader]) -> tuple[int, int, int]:
 
 
 def site_field(site: str) -> str:
-    """The site as written: CR/LF removed, leading blanks dropped, ``/`` and
-    characters outside printable ASCII replaced by ``_`` (atmospheric-lidar finds
-    the start date by the first ``/``), truncated or space-padded to 8."""
-    text = site.replace("\r", "").replace("\n", "").lstrip()
-    text = "".join(c if " " <= c <= "~" and c != "/" else "_" for c in text)
-    return text[:SITE_WIDTH].ljust(SITE_WIDTH)
+    """The site as written: CR/LF removed, surrounding blanks dropped, blanks inside,
+    ``/`` and characters outside printable ASCII replaced by ``_``, truncated or
+    space-padded to 8. atmospheric-lidar finds the start date by the first ``/``;
+    licelformat and linc split line 2 on blanks (docs/READERS.md)."""
+    text = site.replace("\r", "").replace("\n", "").strip()[:SITE_WIDTH]
+    text = "".join(c if " " < c <= "~" and c != "/" else "_" for c in text)
+    return text.ljust(SITE_WIDTH)
 
 
 # --------------------------------------------------------------------------- encoding

@@ -36,6 +36,9 @@ PC_PHM_ABOVE: Mapping[int, int] = MappingProxyType({4: 4096, 6: 1024, 8: 256})
 
 RAW_KINDS = ("LSW", "MSW", "PHM", "PC")
 
+DEFAULT_SHOTS = 150
+"""Shots per acquisition when none are given (the documented workflow's example)."""
+
 
 @dataclass(frozen=True)
 class RawDataset:
@@ -232,6 +235,17 @@ def plan_from_datasets(
     command = format_mpush_command(shots, datasets)
     return MPushPlan(shots, tuple(datasets), tuple(channels), command, offset,
                      big_endian_timestamp)
+
+
+def shot_limit_notes(config: AcquisConfig, shots: int) -> list[str]:
+    """Active recorders whose ``ShotLimit`` is below ``shots`` (a warning, not an
+    error: assumed, the MPUSH shot count governs the push, PROTOCOL.md §3.4)."""
+    return [
+        f"{config.path} [TR{r.address}] ShotLimit = {r.shot_limit} is below {shots} shots "
+        f"per acquisition: the recorder may stop accumulating at {r.shot_limit} shots "
+        "(files record the true count)"
+        for r in config.active_recorders if r.shot_limit and shots > r.shot_limit
+    ]
 
 
 def _check_shots(shots: int) -> None:

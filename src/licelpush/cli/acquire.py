@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
+from licelpush.plan import DEFAULT_SHOTS
+
 log = logging.getLogger(__name__)
 
 DEFAULT_IP = "10.49.234.234"
@@ -65,8 +67,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--acq", type=int, default=10, metavar="N",
                    help="acquisitions to save; -1 = until stopped with Ctrl-C or SIGTERM "
                    "(default 10)")
-    p.add_argument("--shots", type=int, default=150, metavar="N",
-                   help="laser shots summed per acquisition (default 150)")
+    p.add_argument("--shots", type=int, default=DEFAULT_SHOTS, metavar="N",
+                   help=f"laser shots summed per acquisition (default {DEFAULT_SHOTS})")
     p.add_argument("--acquis_per_file", "--acquis-per-file", dest="acquis_per_file", type=int,
                    default=1, metavar="N",
                    help="acquisitions per file (default 1: every public reader of Licel "
@@ -244,9 +246,12 @@ def run(args: argparse.Namespace) -> int:
     """Acquire; returns the exit status (errors are raised as LicelpushError)."""
     from licelpush.acquisition import AcquireOptions, Acquisition
     from licelpush.config import load_config
+    from licelpush.readers import reader_limits
 
     config = load_config(args.config)
     output = output_directory(args.output, config.global_info.working_directory, config.path)
+    for limit in reader_limits(config, controller_timestamp=args.controller_timestamp):
+        log.warning("public readers: %s (docs/READERS.md)", limit)
     stop = threading.Event()
     display = ProgressDisplay(sys.stderr, args.quiet)
 

@@ -6,6 +6,8 @@ import argparse
 import sys
 from typing import Any
 
+from licelpush.plan import DEFAULT_SHOTS
+
 DEFAULT_HARDWARE = "16/4"
 
 
@@ -20,8 +22,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "--hardware says otherwise. Exit status 0 when valid, 2 when not.",
     )
     p.add_argument("config", metavar="CONFIG", help="the Acquis.ini to check")
-    p.add_argument("--shots", type=int, default=300, metavar="N",
-                   help="shots per acquisition (default 300)")
+    p.add_argument("--shots", type=int, default=DEFAULT_SHOTS, metavar="N",
+                   help=f"shots per acquisition (default {DEFAULT_SHOTS}, as acquire)")
     p.add_argument("--hardware", metavar="SPEC", default="",
                    help="recorder hardware as ADDR:ADC/PC[,ADDR:ADC/PC...], e.g. 0:16/4,1:12/4; "
                    f"unlisted recorders are {DEFAULT_HARDWARE}")
@@ -50,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from licelpush.config import load_config
     from licelpush.errors import PlanError
     from licelpush.hardware import RecorderHardware
-    from licelpush.plan import make_plan
+    from licelpush.plan import make_plan, shot_limit_notes
+    from licelpush.readers import reader_limits
 
     config = load_config(args.config)
     spec = parse_hardware_spec(args.hardware)
@@ -81,4 +84,9 @@ def run(args: argparse.Namespace) -> int:
     out.write(f"\nraw datasets: {len(plan.datasets)}, channels: {len(plan.channels)}\n")
     out.write(f"frame size: {plan.frame_length} bytes\n")
     out.write(f"command: {plan.command}\n")
+    notes = shot_limit_notes(config, args.shots) + [
+        f"public readers: {limit}" for limit in reader_limits(config)]
+    if notes:
+        out.write("\nwarnings:\n")
+        out.writelines(f"  {note}\n" for note in notes)
     return 0
