@@ -159,8 +159,26 @@ def test_output_directory_rules(tmp_path):
     assert output_directory("x", "D:\\data", cfg) == Path("x")
     assert output_directory(None, "", cfg) == Path(".")
     assert output_directory(None, "/srv/lidar", cfg) == Path("/srv/lidar")
-    with pytest.raises(LicelpushError):
-        output_directory(None, "C:/data", cfg)
+    for windows in ("C:/data", "C:data", "D:\\Licel\\data", "\\\\server\\lidar", "data\\sub"):
+        with pytest.raises(LicelpushError):
+            output_directory(None, windows, cfg)
+    assert output_directory(None, "data/sub", cfg) == Path("data/sub")
+
+
+@pytest.mark.parametrize("flag", [
+    ["--emulator-fault", "bogus:every=2"], ["--emulator-fault", "corrupt:every=0"],
+    ["--emulator-speed", "0"], ["--emulator-ledger", "/nonexistent/dir/ledger.jsonl"],
+])
+def test_bad_emulator_flags_are_status_2_without_traceback(tmp_path, capsys, flag):
+    ini = write_ini(tmp_path)
+    try:
+        status = main(["acquire", "--config", str(ini), "--emulator", "--acq", "1",
+                       "--output", str(tmp_path / "out"), *flag])
+    except SystemExit as exc:  # argparse rejects the value
+        status = exc.code
+    assert status == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and flag[0] in err
 
 
 def test_progress_line_and_modes():

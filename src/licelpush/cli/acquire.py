@@ -31,7 +31,8 @@ DEFAULT_EMULATOR_SPEED = 20.0
 PLAIN_PROGRESS_INTERVAL = 10.0
 """Seconds between progress log lines when stderr is not a terminal."""
 
-_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:[\\/]|\\\\)|\\")
+_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:|\\\\)|\\")
+"""A drive letter (also drive-relative, `C:data`), a UNC path or any backslash."""
 
 EPILOG = """\
 exit status: 0 every requested acquisition saved (or an endless --acq -1 run stopped
@@ -110,13 +111,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     emu.add_argument("--emulator", action="store_true",
                      help="start the emulator on free loopback ports with the recorders of "
                      "the configuration and acquire from it (--ip/--port are ignored)")
-    emu.add_argument("--emulator-speed", type=float, default=DEFAULT_EMULATOR_SPEED,
+    from licelpush.cli.emulate import fault_arg, positive_float
+
+    emu.add_argument("--emulator-speed", type=positive_float, default=DEFAULT_EMULATOR_SPEED,
                      metavar="X",
                      help=f"run the emulated lasers X times faster (default "
                      f"{DEFAULT_EMULATOR_SPEED:g})")
     emu.add_argument("--emulator-max-speed", action="store_true",
                      help="push frames as fast as they are taken")
-    emu.add_argument("--emulator-fault", action="append", default=[], metavar="SPEC",
+    emu.add_argument("--emulator-fault", type=fault_arg, action="append", default=[],
+                     metavar="SPEC",
                      help="inject a fault, e.g. disconnect:every=50 (see licelpush emulate "
                      "--help); repeatable")
     emu.add_argument("--emulator-seed", type=int, default=1, metavar="N",
@@ -224,6 +228,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 @contextmanager
 def emulator_for(config: Any, args: argparse.Namespace) -> Iterator[tuple[str, int]]:
     """Start the built-in emulator on free loopback ports; yields (host, port)."""
+    from licelpush.errors import LicelpushError
     from licelpush.testing import running_emulator
 
     kwargs: dict[str, Any] = dict(config=config, faults=list(args.emulator_fault),
@@ -236,7 +241,11 @@ def emulator_for(config: Any, args: argparse.Namespace) -> Iterator[tuple[str, i
     if args.emulator_max_speed:
         kwargs["max_speed"] = True
     if args.emulator_ledger:
-        kwargs["ledger_path"] = args.emulator_ledger
+        ledger = Path(args.emulator_ledger)
+        if not ledger.parent.is_dir():
+            raise LicelpushError(f"--emulator-ledger {ledger}: directory {ledger.parent} "
+                                 "does not exist")
+        kwargs["ledger_path"] = ledger
     with running_emulator(**kwargs) as emu:
         log.info("emulator listening on %s:%d", emu.host, emu.port)
         yield emu.host, emu.port

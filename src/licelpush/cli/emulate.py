@@ -69,9 +69,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    "'ColdFireEthernet' makes push timestamps big-endian")
     p.add_argument("--caps", default=DEFAULT_CAPS, metavar="TEXT",
                    help=f"CAP? reply after 'CAP ' (default {DEFAULT_CAPS!r})")
-    p.add_argument("--rate", type=_positive_float, default=DEFAULT_RATE_HZ, metavar="HZ",
+    p.add_argument("--rate", type=positive_float, default=DEFAULT_RATE_HZ, metavar="HZ",
                    help=f"laser repetition rate (default {DEFAULT_RATE_HZ:g} Hz)")
-    p.add_argument("--speed", type=_positive_float, default=1.0, metavar="X",
+    p.add_argument("--speed", type=positive_float, default=1.0, metavar="X",
                    help="run the emulated clock (shots, MILLISEC?, frame timestamps) X times "
                    "faster than real time (default 1)")
     p.add_argument("--max-speed", action="store_true",
@@ -80,7 +80,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--seed", type=int, default=0, metavar="N",
                    help="seed of signals and faults: the same seed gives the same frames "
                    "(default 0)")
-    p.add_argument("--fault", type=_fault, action="append", default=[], metavar="KIND[:K=V,...]",
+    p.add_argument("--fault", type=fault_arg, action="append", default=[], metavar="KIND[:K=V,...]",
                    help="inject a fault (repeatable); syntax below")
     p.add_argument("--ledger", metavar="FILE",
                    help="write a JSON Lines ledger of frames and connections (format below)")
@@ -90,7 +90,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--clock-start", type=_clock_start, default=0, metavar="MS",
                    help="controller ms timer at power-up (default 0; e.g. 4294960000 to see "
                    "the uint32 wrap after about 7 s)")
-    p.add_argument("--duration", type=_positive_float, metavar="S",
+    p.add_argument("--duration", type=positive_float, metavar="S",
                    help="stop by itself after S seconds (default: run until Ctrl-C/SIGTERM)")
     p.set_defaults(run=run)
 
@@ -105,7 +105,7 @@ def _port(text: str) -> int:
     return port
 
 
-def _positive_float(text: str) -> float:
+def positive_float(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
@@ -134,7 +134,7 @@ def _recorders(text: str) -> Any:
         raise argparse.ArgumentTypeError(str(exc)) from None
 
 
-def _fault(text: str) -> Any:
+def fault_arg(text: str) -> Any:
     from licelpush.emulator.faults import parse_fault
 
     try:
