@@ -134,3 +134,19 @@ def test_split_damaged_file_keeps_intact_records(tmp_path: Path,
     assert len(chunks[0]) + len(chunks[1]) <= offset <= len(chunks[0]) + len(chunks[1]) + 100
     assert "missing: cannot read" in captured.err
     assert sorted(p.read_bytes() for p in out.iterdir()) == sorted(chunks[:2])
+
+
+def test_inspect_into_a_closed_pipe_stops_without_traceback():
+    """``licelpush inspect FILE | head -1``: the reader leaves early."""
+    import subprocess
+    import sys
+
+    real = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "licel-real"
+    files = [str(p) for p in sorted(real.glob("*.*[0-9]"))] * 200  # more than a pipe holds
+    proc = subprocess.Popen([sys.executable, "-m", "licelpush", "inspect", *files],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout is not None and proc.stdout.readline()
+    proc.stdout.close()  # like head after its first line
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert b"Traceback" not in err and b"BrokenPipe" not in err
