@@ -503,6 +503,9 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
         (":11 [global_info] frequency2 = -5:", ">= 0 (Hz)"),
     ],
     "no_global_info.ini": [(": no [global_info] section", "Location and first_letter")],
+    "empty_location.ini": [
+        (':2 [global_info] Location = "  ":', "not empty"),
+    ],
     "missing_location.ini": [
         (":1 [global_info] Location: missing", "required"),
         (":1 [global_info] first_letter: missing", "1 or 2 ASCII letters"),
@@ -626,7 +629,7 @@ def recorder_configs(draw: st.DrawFn, address: int) -> RecorderConfig:
 @st.composite
 def acquis_configs(draw: st.DrawFn) -> AcquisConfig:
     info = GlobalInfo(
-        location=draw(TEXT),
+        location=draw(TEXT.filter(lambda text: text.strip())),  # a site name is required
         longitude=draw(st.floats(-180.0, 180.0, **FINITE)),
         latitude=draw(st.floats(-90.0, 90.0, **FINITE)),
         height_asl=draw(st.floats(**FINITE)),

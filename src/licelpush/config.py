@@ -529,7 +529,12 @@ _POLARISATION: _Rule[int] = (
 _WAVELENGTH: _Rule[float] = (_number_in(0.0, above_low=True), "must be a number > 0 (nm)")
 _LASER: _Rule[int] = (_whole_in(1, 3), "must be 1, 2 or 3 (laser number)")
 _PMT_VOLTAGE: _Rule[float] = (_number_in(0.0, 2000.0), "must be a number from 0 to 2000 (V)")
-_LOCATION: _Rule[str] = (_one_line_text, "must be text without control characters")
+def _site_name(text: str) -> str | None:
+    return _one_line_text(text) if text.strip() else None
+
+
+_LOCATION: _Rule[str] = (_site_name,
+                         "must be a site name (not empty, no control characters)")
 _DIRECTORY: _Rule[str] = (_one_line_text, "must be a path without control characters")
 _FIRST_LETTER_RULE: _Rule[str] = (
     _first_letter, "must be 1 or 2 ASCII letters (the data file name prefix)"
