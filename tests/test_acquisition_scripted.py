@@ -471,3 +471,21 @@ def test_default_liveness_bounds():
     assert default_probe_after(None) == 30.0
     assert default_stall_limit(10.0) == 90.0
     assert default_stall_limit(None) is None
+
+
+def test_first_acquisition_does_not_start_before_mpush(tmp_path):
+    """A slow laser (10 shots at 0.1 Hz = 100 s) and a frame at once: the start is
+    clamped to the moment MPUSH was sent, not 100 s before it."""
+    from dataclasses import replace
+    from datetime import datetime, timezone
+
+    from licelpush.config import Laser
+
+    slow = replace(CFG, lasers=(Laser(1, 0.1), Laser(2, 0.0), Laser(3, 0.0)))
+    frames, _ = make_frames(1)
+    before = datetime.now(timezone.utc).replace(tzinfo=None, microsecond=0)
+    with FakeController(recorders={0: HW}, push=lambda n: [frames[0], ("hold",)]) as fake:
+        s = Acquisition(slow, options(fake, tmp_path, acquisitions=1)).run()
+    h = read_records(s.files[0])[0].header
+    assert before <= h.start <= h.stop
+    assert (h.stop - h.start).total_seconds() < 30

@@ -470,6 +470,10 @@ class Acquisition:
             plan = make_plan(self.config, hardware, opts.shots,
                              big_endian_timestamp=big_endian_timestamps(idn))
             controller.start_mpush(plan)
+            # No acquisition of this push connection started before MPUSH did.
+            started = self._file_time(datetime.now(timezone.utc))
+            if self._previous_stop is None or self._previous_stop < started:
+                self._previous_stop = started
         except BaseException:
             controller.close()
             raise
@@ -607,6 +611,10 @@ class Acquisition:
                 self._quarantine_span(link, event.data, event.stream_offset, event.reason,
                                       surplus=surplus)
 
+    def _file_time(self, utc: datetime) -> datetime:
+        """A UTC time as it goes into files: naive, UTC or local (--local-time)."""
+        return (utc.astimezone() if self.options.local_time else utc).replace(tzinfo=None)
+
     def _save(self, link: _Link, frame: Frame) -> None:
         summary = self.summary
         writer = self._writer
@@ -616,8 +624,7 @@ class Acquisition:
         crc = zlib.crc32(data)
         received = datetime.now(timezone.utc)
         received_text = utc_now_text(received)
-        stop_time = (received.astimezone() if self.options.local_time
-                     else received).replace(tzinfo=None)
+        stop_time = self._file_time(received)
         start_time, stop_time = acquisition_times(stop_time, link.duration_s,
                                                   self._previous_stop)
         self._previous_stop = stop_time
