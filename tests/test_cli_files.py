@@ -11,7 +11,7 @@ from licel_samples import analogue, make_record, photon
 
 from licelpush import cli
 from licelpush.errors import EXIT_DAMAGED_FILE, EXIT_USAGE
-from licelpush.licelfile import encode_record, read_records, replace_name
+from licelpush.licelfile import encode_record, parse_records, read_records
 
 REAL = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "licel-real"
 START = datetime(2026, 5, 13, 21, 3, 45, 120000)
@@ -99,16 +99,28 @@ def test_split_into_directory_is_byte_identical(tmp_path: Path) -> None:
     assert path.read_bytes() == b"".join(chunks)  # input untouched
 
 
-def test_split_in_place_never_overwrites(tmp_path: Path) -> None:
+def test_split_in_place_never_overwrites_or_duplicates(tmp_path: Path) -> None:
     path, chunks = multi_record_file(tmp_path)
     assert cli.main(["split", str(path)]) == 0
-    assert path.read_bytes() == b"".join(chunks)
-    # record 0 has the input file's name: its copy moves on by 10 ms, line 1 follows
-    bumped = tmp_path / "b2651321.034513"
-    assert bumped.read_bytes() == replace_name(chunks[0], "b2651321.034513")
+    assert path.read_bytes() == b"".join(chunks)  # the input is not modified
+    # record 0 stays the input's first record (what public readers read): no copy
     assert (tmp_path / "b2651321.041512").read_bytes() == chunks[1]
     assert (tmp_path / "b2651321.044512").read_bytes() == chunks[2]
-    assert len(list(tmp_path.iterdir())) == 4
+    assert len(list(tmp_path.iterdir())) == 3
+    first_records = sorted(parse_records(p.read_bytes())[0].header.name
+                           for p in tmp_path.iterdir())
+    assert len(set(first_records)) == 3  # every acquisition once for a public reader
+    # splitting again writes nothing new
+    assert cli.main(["split", str(path)]) == 0
+    assert len(list(tmp_path.iterdir())) == 3
+
+
+def test_split_into_another_directory_twice_writes_each_record_once(tmp_path: Path) -> None:
+    path, chunks = multi_record_file(tmp_path)
+    out = tmp_path / "single"
+    for _ in range(2):
+        assert cli.main(["split", str(path), "-o", str(out)]) == 0
+    assert sorted(p.read_bytes() for p in out.iterdir()) == sorted(chunks)
 
 
 def test_split_one_record_file_in_place_does_nothing(tmp_path: Path,

@@ -6,7 +6,11 @@ record is copied byte for byte into its own file named by the record's line-1
 name; an existing file is never overwritten (the writer moves the time in the
 name on by 10 ms until the name is free, and line 1 is changed to match).
 A one-record file is left alone unless ``-o`` names another directory.
-The input files are not modified. Exit status 4 if a file is damaged (its
+The input files are not modified. In the input's own directory (no ``-o``)
+record 0 is not copied: it is the input file's first record, the one every
+public reader reads, so each acquisition is there exactly once for them. A
+record whose file already exists with the same bytes (an earlier split) is
+not written again. Exit status 4 if a file is damaged (its
 intact records before the damage are still split), 2 if a file is missing.
 """
 
@@ -25,8 +29,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         parents=[common],
         help="split multi-record Licel files into one file per record",
         description="Write every record of each Licel raw data file to its own file, named by "
-        "the record's header name, byte for byte. Existing files are never overwritten. "
-        "Input files are left unchanged.",
+        "the record's header name, byte for byte. Existing files are never overwritten; a "
+        "record already split before is not written again. Input files are left unchanged; "
+        "without -o, record 0 stays only in the input file (its first record, the one "
+        "public readers read).",
     )
     p.add_argument("files", nargs="+", metavar="FILE", help="Licel raw data file(s)")
     p.add_argument(
@@ -50,13 +56,21 @@ def run(args: argparse.Namespace) -> int:
         same_dir = out_dir.resolve() == path.parent.resolve()
         if len(records) == 1 and same_dir and not damaged:
             print(f"{name}: 1 record, nothing to split")
-        elif records:
-            parsed = parse_file_name(records[0].header.name)
-            prefix = parsed[0] if parsed else "L"
-            with RecordWriter(out_dir, prefix, records_per_file=1) as writer:
-                for index, record in enumerate(records):
-                    raw = buf[record.offset:record.offset + record.length]
-                    written, _ = writer.write_raw(raw, record.header.name)
-                    print(f"{name} record {index} -> {written}")
+            continue
+        if not records:
+            continue
+        parsed = parse_file_name(records[0].header.name)
+        prefix = parsed[0] if parsed else "L"
+        with RecordWriter(out_dir, prefix, records_per_file=1) as writer:
+            for index, record in enumerate(records):
+                raw = buf[record.offset:record.offset + record.length]
+                if same_dir and index == 0:
+                    print(f"{name} record 0 stays first in {name}")
+                    continue
+                existing = out_dir / record.header.name
+                if existing.is_file() and existing.read_bytes() == raw:
+                    print(f"{name} record {index} already in {existing}")
+                    continue
+                written, _ = writer.write_raw(raw, record.header.name)
+                print(f"{name} record {index} -> {written}")
     return scan.status
-
