@@ -13,7 +13,9 @@ from licelpush.plan import (
     MAX_SHOTS,
     PC_PHM_ABOVE,
     make_plan,
+    overflow_notes,
     plan_from_datasets,
+    shot_limit_notes,
 )
 
 HW16 = RecorderHardware(adc_bits=16, pc_bits=4)
@@ -127,3 +129,30 @@ def test_plan_from_datasets_reproduces_make_plan():
 def test_plan_from_datasets_rejects_undecodable_lists(requested):
     with pytest.raises(PlanError):
         plan_from_datasets(100, requested, {0: HW16})
+
+
+@pytest.mark.parametrize("adc,pc_bits,shots,expected", [
+    (12, 4, 4097, []),                      # 4095 x 4097 = 2**24 - 1 still fits
+    (12, 4, 4098, ["12-bit analogue"]),
+    (16, 4, 2184, []),                      # 15 x 2184 < 2**15
+    (16, 4, 2185, ["photon counts"]),
+    (16, 4, 4097, []),                      # PHM from here on
+    (16, 8, 128, []),
+    (16, 8, 129, ["photon counts"]),
+    (16, 8, 257, []),
+    (16, 4, MAX_SHOTS, []),                 # 16-bit analogue: PHM beyond 32764
+])
+def test_overflow_notes_at_the_gaps_of_the_phm_rules(adc, pc_bits, shots, expected):
+    cfg = config(recorder(0, {"A": (True, True)}))
+    plan = make_plan(cfg, {0: RecorderHardware(adc_bits=adc, pc_bits=pc_bits)}, shots)
+    notes = overflow_notes(plan)
+    assert len(notes) == len(expected)
+    for note, fragment in zip(notes, expected):
+        assert note.startswith("TR0: ") and fragment in note
+
+
+def test_shot_limit_notes():
+    cfg = config(recorder(0, shot_limit=4096), recorder(1, shot_limit=0))
+    assert shot_limit_notes(cfg, 4096) == []
+    (note,) = shot_limit_notes(cfg, 5000)
+    assert "[TR0] ShotLimit = 4096 is below 5000 shots" in note

@@ -67,7 +67,14 @@ from licelpush.framing import NEED_DATA, Frame, Framer
 from licelpush.hardware import RecorderHardware
 from licelpush.journal import Journal, QuarantineFile, utc_now_text
 from licelpush.licelfile import parse_file_name
-from licelpush.plan import DEFAULT_SHOTS, MAX_SHOTS, MPushPlan, make_plan, shot_limit_notes
+from licelpush.plan import (
+    DEFAULT_SHOTS,
+    MAX_SHOTS,
+    MPushPlan,
+    make_plan,
+    overflow_notes,
+    shot_limit_notes,
+)
 from licelpush.records import RecordBuilder, acquisition_seconds, acquisition_times
 
 log = logging.getLogger(__name__)
@@ -469,6 +476,9 @@ class Acquisition:
             hardware = {r.address: controller.trtype(r.address) for r in active}
             plan = make_plan(self.config, hardware, opts.shots,
                              big_endian_timestamp=big_endian_timestamps(idn))
+            if self._connections == 0:
+                for note in overflow_notes(plan):
+                    log.warning("%s", note)
             controller.start_mpush(plan)
             # No acquisition of this push connection started before MPUSH did.
             started = self._file_time(datetime.now(timezone.utc))

@@ -248,6 +248,33 @@ def shot_limit_notes(config: AcquisConfig, shots: int) -> list[str]:
     ]
 
 
+def overflow_notes(plan: MPushPlan) -> list[str]:
+    """Channels whose accumulated sum can outgrow the raw words at full scale (§4).
+
+    The PHM rules of §3.1 leave two gaps: a 12-bit analogue sum has 24 bits and
+    no PHM, so it can overflow above 4097 shots of full-scale signal; a photon
+    count without PHM has 15 bits, which a counter of ``PC bits`` can fill
+    before the PHM threshold at very high count rates.
+    """
+    notes = []
+    for recorder in plan.recorders:
+        channels = [c for c in plan.channels if c.recorder == recorder]
+        hw = channels[0].hardware
+        if any(c.analogue for c in channels) and hw.adc_bits == 12 and \
+                plan.shots * ((1 << 12) - 1) > (1 << 24) - 1:
+            notes.append(f"TR{recorder}: 12-bit analogue sums of {plan.shots} shots can exceed "
+                         "the 24 bits the raw words carry at full-scale signal (no PHM for "
+                         "12-bit recorders); stay at or below 4097 shots to be safe")
+        pc = [c for c in channels if not c.analogue and not c.uses_phm]
+        if pc and hw.pc_bits and plan.shots * ((1 << hw.pc_bits) - 1) > (1 << 15) - 1:
+            safe = ((1 << 15) - 1) // ((1 << hw.pc_bits) - 1)
+            notes.append(f"TR{recorder}: photon counts of {plan.shots} shots can exceed 15 bits "
+                         f"at the highest count rates ({hw.pc_bits}-bit counter, no PHM below "
+                         f"{PC_PHM_ABOVE.get(hw.pc_bits, 0) + 1} shots); at most {safe} shots "
+                         "cannot overflow")
+    return notes
+
+
 def _check_shots(shots: int) -> None:
     if not 1 <= shots <= MAX_SHOTS:
         raise PlanError(f"shots = {shots}: must be 1 to {MAX_SHOTS} for MPUSH")

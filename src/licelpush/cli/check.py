@@ -52,11 +52,15 @@ def run(args: argparse.Namespace) -> int:
     from licelpush.config import load_config
     from licelpush.errors import PlanError
     from licelpush.hardware import RecorderHardware
-    from licelpush.plan import make_plan, shot_limit_notes
+    from licelpush.plan import make_plan, overflow_notes, shot_limit_notes
     from licelpush.readers import reader_limits
 
     config = load_config(args.config)
     spec = parse_hardware_spec(args.hardware)
+    unknown = sorted(set(spec) - {r.address for r in config.active_recorders})
+    if unknown:
+        raise PlanError(f"--hardware names TR{', TR'.join(map(str, unknown))}, which "
+                        f"{config.path} has no active section for")
     hardware = {}
     for rec in config.active_recorders:
         adc, pc = spec.get(rec.address, (16, 4))
@@ -84,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
     out.write(f"\nraw datasets: {len(plan.datasets)}, channels: {len(plan.channels)}\n")
     out.write(f"frame size: {plan.frame_length} bytes\n")
     out.write(f"command: {plan.command}\n")
-    notes = shot_limit_notes(config, args.shots) + [
+    notes = shot_limit_notes(config, args.shots) + overflow_notes(plan) + [
         f"public readers: {limit}" for limit in reader_limits(config)]
     if notes:
         out.write("\nwarnings:\n")
