@@ -363,6 +363,7 @@ def test_kill_sends_the_password_and_drops_connections():
     with FakeController() as fake:
         ctl = Controller(fake.host, fake.port, timeout=2, kill_password="secret")
         ctl.connect()
+        ctl.request("*IDN?")  # the fake has accepted the command connection before the kill
         assert ctl.kill(wait=5)  # generous: the fake may be slow on a loaded machine
         assert fake.kills == ["KILL SOCKETS secret"]
         with pytest.raises(ControllerConnectionError):
