@@ -52,7 +52,6 @@ class FrameDecoder:
         self._group_first = first
         self._max_shot_word = plan.shots + SHOT_COUNTER_OFFSET
         self._byteorder = "big" if plan.big_endian_timestamp else "little"
-        self._channels = tuple(self._channel_slices(c) for c in plan.channels)
         # All shot words in one C call: skip to each dataset's shot word, read it.
         layout, position = ["<"], 0
         for d in plan.datasets:
@@ -62,7 +61,8 @@ class FrameDecoder:
         self._channel_first = tuple(c.sources[0] for c in plan.channels)
         tables: dict[int, np.ndarray] = {}
         decoders = []
-        for c, slices, _ in self._channels:
+        for c in plan.channels:
+            slices = self._channel_slices(c)
             if not c.analogue:
                 decoders.append((_decode_pc, 0, slices))
             elif c.values <= TABLE_DECODE_MAX_VALUES and len(slices) == 2:
@@ -74,13 +74,14 @@ class FrameDecoder:
                 decoders.append((_decode_analogue, c.hardware.adc_bits, slices))
         self._decoders = tuple(decoders)
 
-    def _channel_slices(self, channel: Channel) -> tuple[Channel, tuple[slice, ...], int]:
+    def _channel_slices(self, channel: Channel) -> tuple[slice, ...]:
+        """Word slices of the channel's raw datasets, raw word 0 dropped (§4)."""
         slices = []
         for index in channel.sources:
             d = self.plan.datasets[index]
-            start = d.data_offset // 2 + 1  # drop raw word 0 (§4)
+            start = d.data_offset // 2 + 1
             slices.append(slice(start, start + d.bins - 1))
-        return channel, tuple(slices), self.plan.datasets[channel.sources[0]].offset // 2
+        return tuple(slices)
 
     def problem(self, frame: bytes | bytearray | memoryview) -> str | None:
         """Why ``frame`` is not a valid frame of this plan, or ``None`` (§3.3)."""
