@@ -792,3 +792,15 @@ def test_round_trip(data: st.DataObject) -> None:
     config = data.draw(acquis_configs(), label="config")
     rendered = render(config, data.draw)
     assert parse_config(rendered, "Acquis.ini") == config
+
+
+@pytest.mark.parametrize("text,foreign", [
+    ("D:\\Licel\\data", True), ("C:data", True), ("C:/data", True),
+    ("\\\\server\\lidar", True), ("data\\sub", True),
+    ("data/sub", False), ("/srv/lidar", False), ("", False),
+])
+def test_windows_working_directories_are_recognised(text, foreign, monkeypatch):
+    from licelpush import config as config_module
+
+    monkeypatch.setattr(config_module.os, "name", "posix")
+    assert config_module.is_foreign_path(text) is foreign

@@ -27,7 +27,6 @@ from __future__ import annotations
 import collections
 import logging
 import os
-import re
 import weakref
 from datetime import datetime
 from pathlib import Path
@@ -35,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from licelpush.config import AcquisConfig
+from licelpush.config import AcquisConfig, is_foreign_path
 from licelpush.decode import DecodedFrame, FrameDecoder
 from licelpush.errors import OutputError
 from licelpush.filewriter import MAX_LISTED_FILES, RecordWriter
@@ -52,14 +51,8 @@ log = logging.getLogger(__name__)
 ShotDict = dict[int, dict[str, int]]
 """``{recorder address: {memory letter: shot count as reported (true shots + 2)}}``."""
 
-_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:(?:[\\/]|$)|\\\\)|\\")
 LOG_HEAD_BYTES = 32
 """Bytes of the invalid span shown (hex) in the push data log."""
-
-
-def is_foreign_path(text: str) -> bool:
-    """True for a Windows path (``D:\\data``, ``\\\\server\\share``) on a non-Windows system."""
-    return os.name != "nt" and _WINDOWS_PATH.search(text) is not None
 
 
 class DataParser:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 import re
 import unicodedata
 from collections.abc import Callable
@@ -29,6 +30,16 @@ POLARISATION_LETTERS: tuple[str, ...] = ("o", "p", "s", "r", "l")
 
 RANGE_MILLIVOLTS: tuple[int, ...] = (500, 100, 20)
 """Input range in mV by Acquis.ini ``Range`` 0, 1, 2."""
+
+
+_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:|\\\\)|\\")
+"""A drive letter (also drive-relative, ``C:data``), a UNC path or any backslash."""
+
+
+def is_foreign_path(text: str) -> bool:
+    """True for a Windows path in ``working_directory`` (``D:\\data``, ``C:data``,
+    ``\\\\server\\share``) when running on another system, where it cannot be used."""
+    return os.name != "nt" and _WINDOWS_PATH.search(text) is not None
 
 
 @dataclass(frozen=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
-import re
 import signal
 import sys
 import threading
@@ -31,8 +29,6 @@ DEFAULT_EMULATOR_SPEED = 20.0
 PLAIN_PROGRESS_INTERVAL = 10.0
 """Seconds between progress log lines when stderr is not a terminal."""
 
-_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:|\\\\)|\\")
-"""A drive letter (also drive-relative, `C:data`), a UNC path or any backslash."""
 
 EPILOG = """\
 exit status: 0 every requested acquisition saved (or an endless --acq -1 run stopped
@@ -136,13 +132,14 @@ def output_directory(arg: str | None, working_directory: str, config_path: Path)
     A Windows path (``D:\\Licel\\data``) cannot be used on other systems: that is a
     usage error asking for --output.
     """
+    from licelpush.config import is_foreign_path
     from licelpush.errors import LicelpushError
 
     if arg:
         return Path(arg)
     if not working_directory:
         return Path(".")
-    if os.name != "nt" and _WINDOWS_PATH.search(working_directory):
+    if is_foreign_path(working_directory):
         raise LicelpushError(
             f"{config_path} [global_info] working_directory = {working_directory!r} is a "
             "Windows path; give the output directory with --output DIR")
