@@ -270,7 +270,7 @@ def run(args: argparse.Namespace) -> int:
             backoff=args.backoff, backoff_max=args.backoff_max,
             sync_interval=args.sync_interval, controller_timestamp=args.controller_timestamp,
         )
-        acquisition = Acquisition(config, options, stop=stop, progress=display)
+        acquisition = Acquisition(config, options, stop_requested=stop, progress=display)
         try:
             with stop_on_signals(stop):
                 summary = acquisition.run()
