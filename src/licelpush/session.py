@@ -598,14 +598,17 @@ class RunSession:
         now = event.now
         silence = now - self.last_data
         probe_after = self.probe_after
-        if silence >= probe_after and now - self.last_probe >= probe_after:
-            self.last_probe = now
-            return [Probe(silence)]
+        probe_due = silence >= probe_after and now - self.last_probe >= probe_after
         stall = self.stall_limit
-        if stall is not None and silence >= stall:
+        if stall is not None and silence >= stall and (self._probe_answered or not probe_due):
+            # At the stall limit, not at the next probe; probed first only when the
+            # controller was never asked, so that the reason tells a dead one apart.
             answered = " although the controller answers *IDN?" if self._probe_answered else (
                 f" (stall limit {stall:g} s)")
             return [self._abandon(f"no push data for {silence:.1f} s{answered}")]
+        if probe_due:
+            self.last_probe = now
+            return [Probe(silence)]
         return []
 
     def _probe_answer(self, event: ProbeAnswered) -> list[Action]:
