@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from licelpush.config import AcquisConfig
 from licelpush.errors import (
     EXIT_CONTROLLER,
     EXIT_OK,
@@ -95,8 +96,8 @@ class AcquireOptions:
     prefix: str | None = None
     """File name prefix; None: ``first_letter`` of the configuration."""
 
-    def problems(self) -> list[str]:
-        """What is wrong with these options (empty when they are usable)."""
+    def problems(self, config: AcquisConfig | None = None) -> list[str]:
+        """What is wrong with these options, and with ``config`` for a run (empty: usable)."""
         found = []
         if self.acquisitions < 1 and self.acquisitions != UNTIL_STOPPED:
             found.append(f"--acq {self.acquisitions}: must be a positive count or -1 "
@@ -119,6 +120,9 @@ class AcquireOptions:
             value = getattr(self, name)
             if value is not None and not value > 0:
                 found.append(f"{name} = {value}: must be positive")
+        if config is not None and not config.active_recorders:
+            found.append(f"{config.path}: no recorder has an enabled dataset; "
+                         "nothing to acquire")
         return found
 
 
@@ -549,6 +553,15 @@ class RunSession:
         return summary
 
     # ------------------------------------------------------------------ handlers
+
+    def progress(self, elapsed_s: float) -> Progress:
+        """A snapshot for progress displays."""
+        s = self.summary
+        return Progress(saved=s.saved, requested=self.policy.acquisitions,
+                        reconnects=s.reconnects, quarantined_bytes=s.quarantined_bytes,
+                        quarantined_spans=s.quarantined_spans,
+                        received_bytes=s.received_bytes, elapsed_s=elapsed_s,
+                        state=self.phase.value)
 
     def _connected(self, event: Connected) -> list[Action]:
         self.connections += 1
