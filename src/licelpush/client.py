@@ -36,7 +36,11 @@ from licelpush.commands import EOL, ReplyMismatch, command, parse_request
 from licelpush.config import MEMORIES, RecorderConfig
 from licelpush.errors import ControllerError, StopRequestedError
 from licelpush.hardware import RecorderHardware, parse_trtype
-from licelpush.limits import DEFAULT_PORT, KILL_PASSWORD
+from licelpush.limits import (  # noqa: F401 - big_endian_timestamps: part of the client API
+    DEFAULT_PORT,
+    KILL_PASSWORD,
+    big_endian_timestamps,
+)
 from licelpush.plan import MPushPlan
 
 log = logging.getLogger(__name__)
@@ -51,8 +55,6 @@ RECORDER_ADDRESSES = range(16)
 """Addresses probed for installed recorders (§2 ``SELECT``: clients probe 0-15)."""
 MAX_REPLY_BYTES = 65536
 """A text reply line longer than this is garbage, not a reply."""
-COLDFIRE_MARKER = "ColdFireEthernet"
-"""An IDN containing this marks an old board with big-endian push timestamps (§2)."""
 
 
 class ControllerConnectionError(ControllerError):
@@ -61,11 +63,6 @@ class ControllerConnectionError(ControllerError):
 
 class ControllerReplyError(ControllerError):
     """The controller answered something the command table does not accept."""
-
-
-def big_endian_timestamps(idn: str) -> bool:
-    """True when the controller pushes big-endian timestamps (``ColdFireEthernet``, §2)."""
-    return COLDFIRE_MARKER in idn
 
 
 def _describe(exc: OSError) -> str:

@@ -11,14 +11,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-HWCAP_SHOTS_B = 0x01
-HWCAP_SHOTS_C = 0x02
-HWCAP_SHOTS_D = 0x04
-HWCAP_PRETRIGGER = 0x08
-HWCAP_BLOCK_TRIGGER = 0x10
-HWCAP_SQUARED = 0x20
-HWCAP_FREQDIV = 0x40
-
 _TOKENS: tuple[tuple[str, int], ...] = (
     ("adc_bits", 3), ("pc_bits", 6), ("fifo_length", 8), ("bin_width_m", 10),
     ("id", 12), ("hwcap", 14), ("bin_shift", 16),

@@ -100,8 +100,11 @@ def _port(text: str) -> int:
         port = int(text)
     except ValueError:
         port = -1
-    if not 0 <= port <= 65533:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 (free ports) or 1..65533")
+    from licelpush.limits import command_port_problem
+
+    problem = command_port_problem(port, allow_zero=True)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
     return port
 
 
