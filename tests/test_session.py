@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from licelpush.errors import EXIT_CONTROLLER, EXIT_OK, EXIT_OUTPUT, EXIT_STOPPED_EARLY
+from licelpush.events import ReconnectEvent
 from licelpush.session import (
     Abandon,
     Abandoned,
@@ -122,8 +123,9 @@ def test_reconnection_backs_off_and_gives_up_after_the_retries():
     assert session.handle(Abandoned()) == [ReconnectAfter(0.0, 1)]
     failed = session.handle(AttemptFailed("refused"))
     assert isinstance(failed[0], Log)
-    assert failed[1] == JournalEvent("reconnect", {"attempt": 1, "delay_s": 0.0,
-                                                   "outcome": "failed", "error": "refused"})
+    assert failed[1] == JournalEvent(ReconnectEvent(1, 0.0, "failed", error="refused"))
+    assert failed[1].entry.fields() == {"attempt": 1, "delay_s": 0.0, "outcome": "failed",
+                                        "error": "refused"}
     assert failed[2] == ReconnectAfter(0.5, 2)
     (log, journal, stop) = session.handle(AttemptFailed("refused again"))
     assert stop.reason is StopReason.GAVE_UP
@@ -139,8 +141,7 @@ def test_a_saved_frame_resets_the_attempt_count():
     session.handle(ConnectionLost("closed"))
     assert session.handle(Abandoned()) == [ReconnectAfter(0.0, 1)]
     reconnected = session.handle(Connected(5.0))
-    assert reconnected == [JournalEvent("reconnect", {"attempt": 1, "delay_s": 0.0,
-                                                      "outcome": "ok", "connection": 2})]
+    assert reconnected == [JournalEvent(ReconnectEvent(1, 0.0, "ok", connection=2))]
     save(session, 6.0)
     session.handle(ConnectionLost("closed"))
     assert session.handle(Abandoned()) == [ReconnectAfter(0.0, 1)]
@@ -154,7 +155,7 @@ def test_first_connection_is_retried_only_until_stopped():
     assert session.conclude(EXIT_CONTROLLER).exit_status == EXIT_CONTROLLER
     session = RunSession(RunPolicy(retries=-1, backoff=1.0), now=0.0)
     log, journal, again = session.handle(AttemptFailed("refused"))
-    assert journal.fields["delay_s"] == 1.0 and again == ReconnectAfter(1.0, 2)
+    assert journal.entry.delay_s == 1.0 and again == ReconnectAfter(1.0, 2)
     session = RunSession(RunPolicy(retries=-1), now=0.0)
     (stop,) = session.handle(AttemptFailed("garbage reply", connection_error=False))
     assert stop.reason is StopReason.NOT_STARTED

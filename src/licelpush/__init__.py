@@ -29,13 +29,14 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             hardware ........ ``TRTYPE?`` description
             commands ........ the command table (requests and replies)
             readers ......... limits of public readers of Licel files
+            events .......... the journal's events (its schema)
             limits .......... fixed limits and protocol constants
             notices ......... rate-limited warnings
             errors .......... errors and exit statuses
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``notices``, ``errors``.
+``readers``, ``limits``, ``notices``, ``errors``, ``events``.
 """
 
 __version__ = "0.1.0"

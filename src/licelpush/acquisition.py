@@ -175,9 +175,8 @@ class Acquisition:
     def _journal_connect(self, link: Link) -> None:
         assert self._out is not None
         if link.number == 1:
-            self._out.write("start", **link.start_fields(self.run_id, self.config,
-                                                         self.options))
-        self._out.write("connect", **link.journal_fields())
+            self._out.write(link.start_event(self.run_id, self.config, self.options))
+        self._out.write(link.connect_event())
 
     # ================================================================== actions
 
@@ -188,7 +187,7 @@ class Acquisition:
             action = queue.popleft()
             if isinstance(action, rs.JournalEvent):
                 assert self._out is not None
-                self._out.write(action.event, **action.fields)
+                self._out.write(action.entry)
             elif isinstance(action, rs.Log):
                 log.log(logging.getLevelName(action.level), "%s", action.message)
             elif isinstance(action, rs.Probe):
@@ -328,7 +327,7 @@ class Acquisition:
             session.end(rs.StopReason.OUTPUT, output_error.message)
         status = getattr(error, "exit_status", EXIT_STOPPED_EARLY) if error is not None else None
         summary = session.conclude(status)
-        journal_error = out.close_journal(summary.as_dict())
+        journal_error = out.close_journal(summary.stop_event())
         if journal_error is not None and output_error is None:
             output_error = journal_error
             session.end(rs.StopReason.OUTPUT, journal_error.message)

@@ -3,35 +3,10 @@
 The journal ``<output>/journal-<run>.jsonl`` is the station's record of what
 an acquisition run received, saved, skipped and why (issue "MPUSH
 acquisition", section "Decoding and saving"): one JSON object per line, each
-with an ``event`` field and the UTC time ``utc`` it was written. Events:
-
-``start``
-    run id, configuration path, controller address, shots, acquisitions
-    requested, records per file, MPUSH command, frame length, controller IDN,
-    timestamp byte order, recorders and their ``TRTYPE?`` description.
-``connect``
-    a push connection was (re)opened: ``connection`` number, local and
-    remote addresses, IDN, MPUSH command, frame length.
-``acquisition``
-    one saved acquisition: ``n`` (1, 2, ...), ``file`` (name in the output
-    directory), ``record`` (index in the file), ``timestamp`` (controller ms),
-    ``crc32`` (zlib CRC-32 of the frame from ``FF FF`` through its last data
-    word), ``shots`` (true shots per dataset, in file order), ``received_utc``,
-    ``connection``, ``stream_offset`` (byte offset of the frame in its
-    connection's stream), ``clipped`` (bins flagged as clipped per dataset, only
-    when a dataset clipped).
-``quarantine``
-    bytes that are not part of an accepted frame: ``offset`` and ``length`` in
-    the quarantine file, ``reason``, ``connection``, ``stream_offset``;
-    ``surplus`` is true for bytes received after the last wanted acquisition.
-``abandon``
-    a connection given up: ``connection``, ``reason``, ``received_bytes`` (all
-    of which are accounted for in acquisitions and quarantines), ``frames``.
-``reconnect``
-    one reconnection attempt: ``attempt``, ``delay_s`` waited before it,
-    ``outcome`` (``ok`` or ``failed``) and the ``error`` when it failed.
-``stop``
-    the end of the run: ``reason`` and the summary numbers.
+with an ``event`` field and the UTC time ``utc`` it was written. The events
+and their fields are the dataclasses of :mod:`licelpush.events` (``start``,
+``connect``, ``acquisition``, ``quarantine``, ``abandon``, ``reconnect``,
+``stop``); docs/ACQUIRE.md lists them for users.
 
 The quarantine file ``<output>/quarantine-<run>.bin`` holds the quarantined
 bytes back to back, exactly as received; it is created with the first
@@ -51,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from licelpush.errors import OutputError
+from licelpush.events import Event
 
 
 def utc_now_text(now: datetime | None = None) -> str:
@@ -138,9 +114,17 @@ class Journal:
         self._file = AppendFile(path, sync_interval)
         self.path = path
 
-    def write(self, event: str, utc: str | None = None, **fields: Any) -> None:
-        """Append one event line (``utc``: the time to record, default now)."""
-        record = {"event": event, "utc": utc or utc_now_text()}
+    def write(self, event: Event | str, utc: str | None = None, **fields: Any) -> None:
+        """Append one event line (``utc``: the time to record, default now).
+
+        ``event`` is a typed event of :mod:`licelpush.events`; a kind name with
+        its ``fields`` as keywords is accepted for tools that write free-form lines.
+        """
+        if isinstance(event, Event):
+            kind, fields = event.KIND, event.fields()
+        else:
+            kind = event
+        record = {"event": kind, "utc": utc or utc_now_text()}
         record.update(fields)
         line = json.dumps(record, separators=(",", ":"), default=str) + "\n"
         self._file.append(line.encode("utf-8"))

@@ -16,6 +16,7 @@ from licelpush.client import Controller, big_endian_timestamps
 from licelpush.config import AcquisConfig
 from licelpush.decode import FrameDecoder
 from licelpush.errors import ControllerError
+from licelpush.events import ConnectEvent, StartEvent
 from licelpush.framing import Framer
 from licelpush.hardware import RecorderHardware
 from licelpush.plan import MPushPlan, make_plan, overflow_notes
@@ -59,10 +60,10 @@ class Link:
         return cls(controller, number, plan, decoder, framer,
                    RecordBuilder(config, plan, prefix), hardware, idn)
 
-    def start_fields(self, run_id: str, config: AcquisConfig, options: AcquireOptions
-                     ) -> dict[str, object]:
-        """The fields of the journal's ``start`` event (written with the first connection)."""
-        return dict(
+    def start_event(self, run_id: str, config: AcquisConfig, options: AcquireOptions
+                    ) -> StartEvent:
+        """The journal's ``start`` event (written with the first connection)."""
+        return StartEvent(
             run=run_id, configuration=str(config.path),
             controller=f"{options.host}:{options.port}", shots=options.shots,
             acquisitions=options.acquisitions, acquis_per_file=options.acquis_per_file,
@@ -72,12 +73,12 @@ class Link:
             time_zone="local" if options.local_time else "UTC",
             recorders={str(a): vars(hw) for a, hw in self.hardware.items()})
 
-    def journal_fields(self) -> dict[str, object]:
-        """The fields of the journal's ``connect`` event."""
+    def connect_event(self) -> ConnectEvent:
+        """The journal's ``connect`` event."""
         local, remote = self.controller.push_addresses()
-        return dict(connection=self.number, idn=self.idn, command=self.plan.command,
-                    frame_length=self.plan.frame_length, push_local=local,
-                    push_remote=remote)
+        return ConnectEvent(connection=self.number, idn=self.idn, command=self.plan.command,
+                            frame_length=self.plan.frame_length, push_local=local,
+                            push_remote=remote)
 
 
 def start_mpush(controller: Controller, config: AcquisConfig, shots: int, *,

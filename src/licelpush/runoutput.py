@@ -13,6 +13,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from licelpush.errors import OutputError
+from licelpush.events import Event, StopEvent
 from licelpush.filewriter import RecordWriter
 from licelpush.invalidlog import append_entry
 from licelpush.journal import Journal, QuarantineFile
@@ -56,9 +57,9 @@ class RunOutput:
                 raise
         raise OutputError(f"{directory}: no free journal name for run {base}")  # pragma: no cover
 
-    def write(self, event: str, **fields: object) -> None:
-        """Journal one event."""
-        self.journal.write(event, **fields)  # type: ignore[arg-type]
+    def write(self, event: Event, utc: str | None = None) -> None:
+        """Journal one event (``utc``: the time to record, default now)."""
+        self.journal.write(event, utc)
 
     def append_invalid(self, text: str) -> None:
         """Append an entry to the invalid-data log (only with ``log_invalid``)."""
@@ -82,10 +83,10 @@ class RunOutput:
                 first = first or exc
         return first
 
-    def close_journal(self, stop_fields: dict[str, object]) -> OutputError | None:
+    def close_journal(self, stop: StopEvent) -> OutputError | None:
         """Journal the ``stop`` event and close the journal; the error, if any (logged)."""
         try:
-            self.journal.write("stop", **stop_fields)  # type: ignore[arg-type]
+            self.journal.write(stop)
             self.journal.close()
         except OutputError as exc:
             log.error("%s", exc.message)

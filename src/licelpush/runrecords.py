@@ -22,6 +22,7 @@ from datetime import datetime, timedelta, timezone
 from licelpush import session as rs
 from licelpush.config import AcquisConfig
 from licelpush.errors import ControllerError
+from licelpush.events import AbandonEvent, AcquisitionEvent, QuarantineEvent
 from licelpush.framing import NEED_DATA, Frame, Quarantined
 from licelpush.invalidlog import format_entry, head_hex
 from licelpush.journal import utc_now_text
@@ -119,9 +120,9 @@ class RunRecords:
         link.framer.end_of_stream()
         self.process(link)
         link.controller.close()
-        self.out.write("abandon", connection=link.number, reason=reason,
-                       received_bytes=link.received, frames=link.frames,
-                       quarantined_bytes=link.quarantined)
+        self.out.write(AbandonEvent(connection=link.number, reason=reason,
+                                    received_bytes=link.received, frames=link.frames,
+                                    quarantined_bytes=link.quarantined))
 
     def mpush_started(self) -> None:
         """No acquisition of the new push connection started before its MPUSH."""
@@ -156,19 +157,16 @@ class RunRecords:
             summary.files.append(path)
             summary.file_count += 1
         link.frames += 1
-        fields: dict[str, object] = {
-            "n": summary.saved + 1, "file": path.name, "record": index,
-            "timestamp": decoded.timestamp_ms, "crc32": zlib.crc32(data),
-            "shots": list(decoded.shots), "received_utc": received_text,
-            "connection": link.number, "stream_offset": frame.stream_offset,
-        }
-        if any(decoded.clipped_bins):
-            fields["clipped"] = list(decoded.clipped_bins)
-            for text in self.clips.note((c.label for c in link.plan.channels),
-                                         decoded.clipped_bins, self._clock(),
-                                         summary.saved + 1):
+        clipped = list(decoded.clipped_bins) if any(decoded.clipped_bins) else None
+        if clipped:
+            for text in self.clips.note((c.label for c in link.plan.channels), clipped,
+                                        self._clock(), summary.saved + 1):
                 log.warning("%s", text)
-        out.write("acquisition", utc=received_text, **fields)
+        out.write(AcquisitionEvent(
+            n=summary.saved + 1, file=path.name, record=index,
+            timestamp=decoded.timestamp_ms, crc32=zlib.crc32(data), shots=list(decoded.shots),
+            received_utc=received_text, connection=link.number,
+            stream_offset=frame.stream_offset, clipped=clipped), utc=received_text)
 
     def quarantine(self, link: Link, data: bytes | memoryview, stream_offset: int,
                     reason: str, *, surplus: bool) -> None:
@@ -183,9 +181,9 @@ class RunRecords:
                 log.warning("connection %d: %d bytes at stream offset %d quarantined: %s%s",
                             link.number, length, stream_offset, reason, more)
         self.session.summary.quarantine = out.quarantine.path
-        out.write("quarantine", file=out.quarantine.path.name, offset=offset, length=length,
-                  reason=reason, connection=link.number, stream_offset=stream_offset,
-                  surplus=surplus)
+        out.write(QuarantineEvent(file=out.quarantine.path.name, offset=offset, length=length,
+                                  reason=reason, connection=link.number,
+                                  stream_offset=stream_offset, surplus=surplus))
         if out.invalid_log is not None and not surplus:
             self._log_invalid(link, data, stream_offset, offset, reason)
 

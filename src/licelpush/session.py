@@ -22,6 +22,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from licelpush import events as journal_events
 from licelpush.config import AcquisConfig
 from licelpush.errors import (
     EXIT_CONTROLLER,
@@ -29,6 +30,7 @@ from licelpush.errors import (
     EXIT_OUTPUT,
     EXIT_STOPPED_EARLY,
 )
+from licelpush.events import ReconnectEvent, StopEvent
 from licelpush.limits import DEFAULT_PORT, KILL_PASSWORD, MAX_LISTED_FILES, command_port_problem
 from licelpush.plan import DEFAULT_SHOTS, MAX_SHOTS
 
@@ -243,23 +245,19 @@ class Summary:
         """Push bytes received per second."""
         return self.received_bytes / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
+    def stop_event(self) -> StopEvent:
+        """The journal's ``stop`` event."""
+        return StopEvent(
+            reason=self.reason, exit_status=self.exit_status, requested=self.requested,
+            saved=self.saved, files=self.file_count, quarantined_spans=self.quarantined_spans,
+            quarantined_bytes=self.quarantined_bytes, surplus_bytes=self.surplus_bytes,
+            reconnects=self.reconnects, failed_attempts=self.failed_attempts,
+            received_bytes=self.received_bytes, elapsed_s=round(self.elapsed_s, 3),
+            clipped=dict(self.clipped))
+
     def as_dict(self) -> dict[str, object]:
         """The summary fields of the journal's ``stop`` event."""
-        return {
-            "reason": self.reason,
-            "exit_status": self.exit_status,
-            "requested": self.requested,
-            "saved": self.saved,
-            "files": self.file_count,
-            "quarantined_spans": self.quarantined_spans,
-            "quarantined_bytes": self.quarantined_bytes,
-            "surplus_bytes": self.surplus_bytes,
-            "reconnects": self.reconnects,
-            "failed_attempts": self.failed_attempts,
-            "received_bytes": self.received_bytes,
-            "elapsed_s": round(self.elapsed_s, 3),
-            "clipped": self.clipped,
-        }
+        return self.stop_event().fields()
 
     def lines(self) -> list[str]:
         """Human-readable summary."""
@@ -420,8 +418,7 @@ class ReconnectAfter:
 class JournalEvent:
     """Write this event to the journal."""
 
-    event: str
-    fields: dict[str, object]
+    entry: journal_events.Event
 
 
 @dataclass(frozen=True)
@@ -574,8 +571,8 @@ class RunSession:
             return []
         self.phase = Phase.ACQUIRING
         self.summary.reconnects += 1
-        return [JournalEvent("reconnect", {"attempt": self.attempt, "delay_s": self._delay,
-                                           "outcome": "ok", "connection": self.connections})]
+        return [JournalEvent(ReconnectEvent(self.attempt, self._delay, "ok",
+                                            connection=self.connections))]
 
     def _data_received(self, event: DataReceived) -> list[Action]:
         self.last_data = event.now
@@ -671,8 +668,7 @@ class RunSession:
         self.summary.failed_attempts += 1
         actions: list[Action] = [
             Log("WARNING", f"reconnection attempt {self.attempt} failed: {event.error}"),
-            JournalEvent("reconnect", {"attempt": self.attempt, "delay_s": self._delay,
-                                       "outcome": "failed", "error": event.error}),
+            JournalEvent(ReconnectEvent(self.attempt, self._delay, "failed", error=event.error)),
         ]
         return actions + self._next_attempt()
 
@@ -686,8 +682,7 @@ class RunSession:
         delay = backoff_delay(self.attempt + 1, self.policy.backoff, self.policy.backoff_max)
         return [
             Log("WARNING", f"{event.error}; retrying in {delay:.1f} s (--retries -1)"),
-            JournalEvent("reconnect", {"attempt": self.attempt, "outcome": "failed",
-                                       "error": event.error, "delay_s": delay}),
+            JournalEvent(ReconnectEvent(self.attempt, delay, "failed", error=event.error)),
             ReconnectAfter(delay, self.attempt + 1),
         ]
 

@@ -1,27 +1,17 @@
 """The emulator's ledger: one JSON line per frame put on the wire and per connection event.
 
-Spec: the emulator issue ("Ledger"). Lines, each flushed as written so a test
-can read the file while the emulator runs:
+Spec: docs/EMULATOR.md "Ledger" (its table is checked against the event
+classes below by ``tests/test_events.py``). Lines are flushed as written so a
+test can read the file while the emulator runs; each is
+``{"event": KIND, **fields, "time": seconds since the emulator started}``.
 
-- ``{"event": "frame", "seq", "connection", "timestamp", "shots", "length",
-  "crc32", "sent", "faults"}`` — ``seq`` is the 1-based number of the frame on
-  the wire, ``connection`` the id of the push connection, ``timestamp`` the
-  controller ms of the frame, ``length`` the frame's length as built and
-  ``crc32`` the zlib CRC-32 of those bytes (from ``FF FF`` through the last raw
-  word) before any fault; ``sent`` the bytes actually written and ``faults``
-  one record per fault that damaged this frame (empty when it went out intact):
-  ``{"kind": "corrupt", "where", "positions", "xor"}`` or
-  ``{"kind": "lose", "offset", "bytes"}``;
-- ``{"event": "open" | "close", "connection", "socket": "command" | "push" |
-  "kill", "peer", "reason"}`` — ``reason`` on close: ``client`` (the peer
-  closed or reset), ``kill``, ``fault:disconnect``, ``fault:reboot``,
-  ``stop`` (emulator shut down) or ``error``;
-- ``{"event": "fault", "kind", "after_seq", ...}`` — a fault that acts
-  between frames (disconnect, stall, hang, reboot, refuse; ``after_seq`` 0 =
-  at start), with its ``seconds`` where it has one;
-- ``{"event": "push", "state": "on" | "off", "reason", ...}`` — push mode changes.
-
-Every line also has ``time``: seconds since the emulator started (real time).
+``crc32`` of a frame is the zlib CRC-32 of the frame as built (``FF FF``
+through the last raw word) before any fault; ``faults`` lists one record per
+fault that damaged it (empty when it went out intact):
+``{"kind": "corrupt", "where", "positions", "xor"}`` or
+``{"kind": "lose", "offset", "bytes"}``. Close ``reason``: ``client`` (the
+peer closed or reset), ``kill``, ``fault:disconnect``, ``fault:reboot``,
+``stop`` (emulator shut down) or ``error``.
 """
 
 from __future__ import annotations
@@ -29,8 +19,81 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, ClassVar
+
+from licelpush.events import Event
+
+
+@dataclass(frozen=True)
+class FrameSent(Event):
+    """A frame put on the wire (``seq``: its 1-based number on the wire)."""
+
+    KIND: ClassVar[str] = "frame"
+    seq: int
+    connection: int
+    timestamp: int
+    shots: list[int]
+    length: int
+    crc32: int
+    sent: int
+    faults: list[dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class SocketOpened(Event):
+    """A client connected to the command, push or kill port."""
+
+    KIND: ClassVar[str] = "open"
+    connection: int
+    socket: str
+    peer: str
+
+
+@dataclass(frozen=True)
+class SocketClosed(Event):
+    """A connection closed, and why."""
+
+    KIND: ClassVar[str] = "close"
+    connection: int
+    socket: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class FaultActed(Event):
+    """A fault that acts between frames (``after_seq`` 0: at start)."""
+
+    KIND: ClassVar[str] = "fault"
+    kind: str
+    after_seq: int
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class PushChanged(Event):
+    """Push mode went ``on`` (with the MPUSH details) or ``off`` (with the reason)."""
+
+    KIND: ClassVar[str] = "push"
+    state: str
+    reason: str | None = None
+    connection: int | None = None
+    shots: int | None = None
+    frame_length: int | None = None
+    command: str | None = None
+
+
+@dataclass(frozen=True)
+class PoweredUp(Event):
+    """The emulated controller came back after a reboot."""
+
+    KIND: ClassVar[str] = "power-up"
+    ms: int
+
+
+LEDGER_EVENTS: tuple[type[Event], ...] = (
+    FrameSent, SocketOpened, SocketClosed, FaultActed, PushChanged, PoweredUp)
 
 
 class Ledger:
@@ -45,11 +108,12 @@ class Ledger:
         if self.path is not None:
             self._file = self.path.open("w", encoding="utf-8")
 
-    def write(self, event: str, **fields: Any) -> None:
-        """One line ``{"event": event, **fields, "time": ...}``, flushed."""
+    def write(self, event: Event) -> None:
+        """One line ``{"event": KIND, **fields, "time": ...}``, flushed."""
         if self._file is None:
             return
-        record = {"event": event, **fields, "time": round(self._clock() - self._t0, 6)}
+        record = {"event": event.KIND, **event.fields(),
+                  "time": round(self._clock() - self._t0, 6)}
         self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._file.flush()
 

@@ -54,7 +54,15 @@ from .assumptions import (
     PUSH_ENDS_WITH_COMMAND_CONNECTION,
 )
 from .faults import FaultSchedule, FaultSpec
-from .ledger import Ledger
+from .ledger import (
+    FaultActed,
+    FrameSent,
+    Ledger,
+    PoweredUp,
+    PushChanged,
+    SocketClosed,
+    SocketOpened,
+)
 from .model import EmittedFrame, EmulatedController, installed_hardware
 
 log = logging.getLogger(__name__)
@@ -232,7 +240,7 @@ class EmulatorServer:
         log.info("emulator listening on %s command %d push %d kill %d", self.host, *self.ports)
         self._spawn(self._push_loop())
         for spec in self.schedule.at_start():
-            self.ledger.write("fault", kind=spec.kind, after_seq=0, seconds=spec.seconds)
+            self.ledger.write(FaultActed(spec.kind, 0, spec.seconds))
             self._close_listeners()  # now, before anyone is told the ports
             self._spawn(self._reopen_after(spec.seconds))
 
@@ -256,8 +264,7 @@ class EmulatorServer:
         """Add a fault while running (call in the loop's thread)."""
         self.schedule.add(spec)
         if spec.kind == "refuse" and spec.at_start:
-            self.ledger.write("fault", kind=spec.kind, after_seq=self.frames_sent,
-                              seconds=spec.seconds)
+            self.ledger.write(FaultActed(spec.kind, self.frames_sent, spec.seconds))
             self._close_listeners()
             self._spawn(self._reopen_after(spec.seconds))
 
@@ -351,7 +358,7 @@ class EmulatorServer:
         if task is not None:
             self._handlers.add(task)
             task.add_done_callback(self._handlers.discard)
-        self.ledger.write("open", connection=conn.id, socket=kind, peer=peer)
+        self.ledger.write(SocketOpened(conn.id, kind, peer))
         log.info("%s connection %d from %s", kind, conn.id, peer)
         return conn
 
@@ -361,7 +368,7 @@ class EmulatorServer:
             return
         conn.closed = True
         self._connections.pop(conn.id, None)
-        self.ledger.write("close", connection=conn.id, socket=conn.kind, reason=reason)
+        self.ledger.write(SocketClosed(conn.id, conn.kind, reason))
         log.info("%s connection %d closed (%s)", conn.kind, conn.id, reason)
         if conn is self._push_conn:
             self._push_conn = None
@@ -389,7 +396,7 @@ class EmulatorServer:
 
     def _end_push(self, reason: str) -> None:
         if self.controller.stop_push(self.now(), reason):
-            self.ledger.write("push", state="off", reason=reason)
+            self.ledger.write(PushChanged("off", reason=reason))
         self._push_owner = None
         self._notify()
 
@@ -445,14 +452,15 @@ class EmulatorServer:
         session = self.controller.push
         if session is None:
             self._push_owner = None
-            self.ledger.write("push", state="off", reason="SLAVE", connection=conn.id)
+            self.ledger.write(PushChanged("off", reason="SLAVE", connection=conn.id))
         else:
             self._push_owner = conn.id
             plan = session.plan
-            self.ledger.write("push", state="on", connection=conn.id, shots=session.shots,
-                              frame_length=plan.frame_length if plan else
-                              session.source.frame_length,  # type: ignore[union-attr]
-                              command=" ".join(request.split()))
+            self.ledger.write(PushChanged(
+                "on", connection=conn.id, shots=session.shots,
+                frame_length=plan.frame_length if plan else
+                session.source.frame_length,  # type: ignore[union-attr]
+                command=" ".join(request.split())))
         self._notify()
 
     async def _serve_push(self, reader: asyncio.StreamReader,
@@ -567,9 +575,8 @@ class EmulatorServer:
             data, records = self.schedule.damage(frame.to_bytes(), seq, damage, frame.plan)
             parts = (data,)
         self.frames_sent = seq
-        self.ledger.write("frame", seq=seq, connection=conn.id, timestamp=frame.timestamp_ms,
-                          shots=frame.shots, length=frame.length, crc32=crc,
-                          sent=sum(len(p) for p in parts), faults=records)
+        self.ledger.write(FrameSent(seq, conn.id, frame.timestamp_ms, frame.shots,
+                                    frame.length, crc, sum(len(p) for p in parts), records))
         if self.sent is not None:
             self.sent.add(SentFrame(seq, conn.id, frame.timestamp_ms, frame.shots, frame.plan,
                                     frame.profiles, frame.clipped, crc, frame.length,
@@ -584,9 +591,8 @@ class EmulatorServer:
 
     async def _after_frame(self, seq: int) -> None:
         for spec in self.schedule.after_faults(seq):
-            details: dict[str, Any] = {"seconds": spec.seconds} if spec.kind != "disconnect" \
-                else {}
-            self.ledger.write("fault", kind=spec.kind, after_seq=seq, **details)
+            seconds = spec.seconds if spec.kind != "disconnect" else None
+            self.ledger.write(FaultActed(spec.kind, seq, seconds))
             log.info("fault %s after frame %d", spec.text(), seq)
             if spec.kind == "disconnect":
                 await self._close_clients("fault:disconnect", graceful=True)
@@ -613,7 +619,7 @@ class EmulatorServer:
             await asyncio.sleep(seconds)
         finally:
             self.controller.power_up(self.now())
-            self.ledger.write("power-up", ms=self.controller.millis(self.now()))
+            self.ledger.write(PoweredUp(self.controller.millis(self.now())))
             await self._reopen_listeners()
 
     async def _reopen_after(self, seconds: float) -> None:

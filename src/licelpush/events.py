@@ -1,0 +1,165 @@
+"""The acquisition journal's events, one frozen dataclass per kind (the journal's schema).
+
+Spec: docs/ACQUIRE.md "The journal" (its table is checked against these
+classes by ``tests/test_events.py``). A journal line is
+``{"event": KIND, "utc": time written, **fields}`` in compact JSON; fields
+whose default is None are left out while they are None. ``connection``
+numbers the push connections of a run (1, 2, ...).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+
+@dataclass(frozen=True)
+class Event:
+    """Base of typed events: a ``KIND`` and fields, in declaration order."""
+
+    KIND: ClassVar[str] = ""
+
+    def fields(self) -> dict[str, Any]:
+        """The event's fields as written (optional ones left out while None)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None and f.default is None:
+                continue
+            out[f.name] = value
+        return out
+
+    @classmethod
+    def field_names(cls) -> tuple[str, ...]:
+        return tuple(f.name for f in dataclasses.fields(cls))
+
+
+@dataclass(frozen=True)
+class StartEvent(Event):
+    """The run started: its options, the first connection's plan and hardware."""
+
+    KIND: ClassVar[str] = "start"
+    run: str
+    configuration: str
+    controller: str
+    shots: int
+    acquisitions: int
+    acquis_per_file: int
+    output: str
+    command: str
+    """The MPUSH command."""
+    frame_length: int
+    idn: str
+    big_endian_timestamp: bool
+    time_zone: str
+    recorders: dict[str, Any]
+    """``TRTYPE?`` description per recorder address."""
+
+
+@dataclass(frozen=True)
+class ConnectEvent(Event):
+    """A push connection was (re)opened and MPUSH started on it."""
+
+    KIND: ClassVar[str] = "connect"
+    connection: int
+    idn: str
+    command: str
+    frame_length: int
+    push_local: str
+    push_remote: str
+
+
+@dataclass(frozen=True)
+class AcquisitionEvent(Event):
+    """One saved acquisition."""
+
+    KIND: ClassVar[str] = "acquisition"
+    n: int
+    file: str
+    record: int
+    """Index of the record in its file."""
+    timestamp: int
+    """Controller milliseconds of the frame."""
+    crc32: int
+    """zlib CRC-32 of the frame from ``FF FF`` through its last data word."""
+    shots: list[int]
+    """True shots per dataset, in file order."""
+    received_utc: str
+    connection: int
+    stream_offset: int
+    """Byte offset of the frame in its connection's stream."""
+    clipped: list[int] | None = None
+    """Bins flagged as clipped per dataset; only when a dataset clipped."""
+
+
+@dataclass(frozen=True)
+class QuarantineEvent(Event):
+    """Bytes that are not part of an accepted frame, copied to the quarantine file."""
+
+    KIND: ClassVar[str] = "quarantine"
+    file: str
+    offset: int
+    length: int
+    reason: str
+    connection: int
+    stream_offset: int
+    surplus: bool
+    """True for bytes received after the run decided to stop."""
+
+
+@dataclass(frozen=True)
+class AbandonEvent(Event):
+    """A connection given up; every received byte is in its acquisitions and quarantines."""
+
+    KIND: ClassVar[str] = "abandon"
+    connection: int
+    reason: str
+    received_bytes: int
+    frames: int
+    quarantined_bytes: int
+
+
+@dataclass(frozen=True)
+class ReconnectEvent(Event):
+    """One connection attempt after a loss (or, with ``--retries -1``, at start)."""
+
+    KIND: ClassVar[str] = "reconnect"
+    attempt: int
+    delay_s: float
+    """Seconds waited before this attempt (at start: before the next one)."""
+    outcome: str
+    """``ok`` or ``failed``."""
+    error: str | None = None
+    connection: int | None = None
+
+
+@dataclass(frozen=True)
+class StopEvent(Event):
+    """The end of the run and its summary."""
+
+    KIND: ClassVar[str] = "stop"
+    reason: str
+    exit_status: int
+    requested: int
+    saved: int
+    files: int
+    quarantined_spans: int
+    quarantined_bytes: int
+    surplus_bytes: int
+    reconnects: int
+    failed_attempts: int
+    received_bytes: int
+    elapsed_s: float
+    clipped: dict[str, int]
+
+
+JOURNAL_EVENTS: tuple[type[Event], ...] = (
+    StartEvent, ConnectEvent, AcquisitionEvent, QuarantineEvent, AbandonEvent,
+    ReconnectEvent, StopEvent)
+"""Every kind of journal event, in the order a run writes them first."""
+
+
+def schema(kinds: tuple[type[Event], ...] = JOURNAL_EVENTS) -> dict[str, tuple[str, ...]]:
+    """Event kind -> its field names (after ``event`` and ``utc``)."""
+    return {kind.KIND: kind.field_names() for kind in kinds}
