@@ -8,12 +8,12 @@ import pytest
 
 from licelpush.cli import main
 
-SHARED = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "acquis"
+STATIONS = Path(__file__).resolve().parent / "data" / "acquis"
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "Acquis.ini"
 
 
 def test_check_prints_the_plan(capsys):
-    assert main(["check", str(SHARED / "station.ini"), "--shots", "300"]) == 0
+    assert main(["check", str(STATIONS / "station.ini"), "--shots", "300"]) == 0
     out = capsys.readouterr().out
     assert "MPUSH 300 0 16000 LSW A 0 16000 MSW A 0 16000 PC A" in out
     assert f"frame size: {6 + 3 * (2 + 2 * 16000)} bytes" in out
@@ -25,7 +25,7 @@ def test_check_warns_of_shot_limit_overflow_and_reader_limits(capsys):
     out = capsys.readouterr().out
     assert "ShotLimit = 4096 is below 5000 shots" in out
     assert "TR1: 12-bit analogue sums of 5000 shots" in out
-    assert main(["check", str(SHARED / "two-recorders.ini")]) == 0
+    assert main(["check", str(STATIONS / "two-recorders.ini")]) == 0
     assert "public readers: linc merges" in capsys.readouterr().out
 
 

@@ -23,7 +23,7 @@ from licelpush.config import (
 from licelpush.errors import EXIT_USAGE, ConfigError
 
 HERE = Path(__file__).resolve().parent
-SHARED_ACQUIS = HERE.parents[1] / "shared" / "testdata" / "acquis"
+STATIONS = HERE / "data" / "acquis"
 BROKEN = HERE / "data" / "broken"
 GOOD = HERE / "data" / "good"
 
@@ -54,7 +54,7 @@ def problems_of(text: str, source: str = "Acquis.ini") -> list[str]:
 
 
 def test_station_ini_values() -> None:
-    path = SHARED_ACQUIS / "station.ini"
+    path = STATIONS / "station.ini"
     assert b"\r\n" in path.read_bytes()  # the file really uses CRLF
     config = load_config(path)
     assert config.path == path
@@ -101,7 +101,7 @@ def test_station_ini_values() -> None:
 
 
 def test_two_recorders_ini_values() -> None:
-    config = load_config(SHARED_ACQUIS / "two-recorders.ini")
+    config = load_config(STATIONS / "two-recorders.ini")
     assert config.global_info.location == "Leipzig"
     assert config.global_info.first_letter == "LE"
     assert [r.address for r in config.active_recorders] == [0, 1]
@@ -117,7 +117,7 @@ def test_two_recorders_ini_values() -> None:
 
 
 def test_eight_recorders_ini_values() -> None:
-    config = load_config(SHARED_ACQUIS / "eight-recorders.ini")
+    config = load_config(STATIONS / "eight-recorders.ini")
     assert config.global_info.location == "Granada"
     assert [r.address for r in config.recorders] == list(range(8))
     assert len(config.active_recorders) == 8
@@ -131,7 +131,7 @@ def test_eight_recorders_ini_values() -> None:
 @pytest.mark.parametrize("name", ["station.ini", "two-recorders.ini", "eight-recorders.ini"])
 def test_station_files_parse_the_same_with_lf_and_dots(name: str) -> None:
     """The CRLF/comma original and an LF/dot rewrite give the same configuration."""
-    text = (SHARED_ACQUIS / name).read_bytes().decode("ascii")
+    text = (STATIONS / name).read_bytes().decode("ascii")
     rewritten = text.replace("\r\n", "\n").replace(",", ".")
     assert parse_config(rewritten, name) == parse_config(text, name)
 

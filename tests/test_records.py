@@ -29,7 +29,7 @@ from licelpush.records import (
     channel_header,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+STATIONS = Path(__file__).resolve().parent / "data" / "acquis"
 START = datetime(2026, 5, 13, 21, 5, 19, 860000)
 STOP = START + timedelta(seconds=15)
 
@@ -107,7 +107,7 @@ def test_discriminator_with_damping_low_and_header_lines():
 
 
 def test_record_round_trips_through_the_file_format():
-    cfg = load_config(SHARED / "testdata" / "acquis" / "two-recorders.ini")
+    cfg = load_config(STATIONS / "two-recorders.ini")
     hw = {0: RecorderHardware(), 1: RecorderHardware(adc_bits=12, bin_width_m=3.75)}
     plan = make_plan(cfg, hw, 5000)  # PC beyond 4096 shots: PHM datasets
     assert any(c.uses_phm for c in plan.channels)

@@ -1,6 +1,6 @@
 """The MPUSH acquisition run: receive -> frame -> decode -> save, with reconnection.
 
-Spec: ``shared/docs/mpush-workflow.rst`` (the sequence), PROTOCOL.md §1-4 and
+Spec: the vendor's ``mpush-workflow.rst`` (the sequence), PROTOCOL.md §1-4 and
 the issue "MPUSH acquisition". :class:`Acquisition` drives one run:
 
 1. check the options and open the output (data writer, journal) — nothing is

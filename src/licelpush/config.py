@@ -1,4 +1,4 @@
-"""Acquis.ini -> frozen dataclasses (spec: shared docs ACQUIS_INI.md).
+"""Acquis.ini -> frozen dataclasses (spec: docs/spec/ACQUIS_INI.md).
 
 The data model of a station configuration, and its loading and validation:
 :func:`load_config` reads a file, :func:`parse_config` turns its text into an

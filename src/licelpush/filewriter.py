@@ -1,6 +1,6 @@
 """Durable writer of Licel raw data files (the IO edge of :mod:`licelpush.licelfile`).
 
-Guarantees (``shared/docs/LICEL_FILE_FORMAT.md``, "Several records in one file"):
+Guarantees (``docs/spec/LICEL_FILE_FORMAT.md``, "Several records in one file"):
 
 - each record reaches the OS as one complete ``writev`` of its header and
   data buffers (no copy of the data; partial writes are continued); if

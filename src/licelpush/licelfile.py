@@ -1,6 +1,6 @@
 """Licel raw data files: data model, header encoding, tolerant record parsing.
 
-Follows ``shared/docs/LICEL_FILE_FORMAT.md``. This module is pure: it turns
+Follows ``docs/spec/LICEL_FILE_FORMAT.md``. This module is pure: it turns
 records into bytes and bytes into records; :func:`read_records` is the only
 function that opens a file. The durable writer lives in
 :mod:`licelpush.filewriter`.

@@ -1,7 +1,7 @@
 """``licelpush split FILE... [-o DIR]``: multi-record Licel files -> one record per file.
 
 Every public reader reads only the first record of a file
-(``shared/docs/LICEL_FILE_FORMAT.md``, "Several records in one file"). Each
+(``docs/spec/LICEL_FILE_FORMAT.md``, "Several records in one file"). Each
 record is copied byte for byte into its own file named by the record's line-1
 name; an existing file is never overwritten (the writer moves the time in the
 name on by 10 ms until the name is free, and line 1 is changed to match).
