@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from optional import shared_path
 
 from licelpush.cli import main
 
@@ -41,3 +42,13 @@ def test_check_reports_every_problem_and_exits_2(capsys):
 def test_check_rejects_bad_hardware(capsys, spec):
     assert main(["check", str(EXAMPLE), "--hardware", spec]) == 2
     assert "--hardware" in capsys.readouterr().err
+
+
+def test_every_station_file_of_the_shared_folder_passes_check(capsys):
+    """The vendor's sample file (``LaserD = 4`` on a disabled memory, ``frequency4``)
+    is accepted as it is, like every station configuration kept beside it."""
+    folder = shared_path("testdata", "acquis")
+    files = sorted(folder.glob("*.ini"))
+    assert "vendor-sample.ini" in [f.name for f in files]
+    for path in files:
+        assert main(["check", str(path)]) == 0, capsys.readouterr().err

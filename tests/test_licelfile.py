@@ -191,7 +191,7 @@ def test_encode_header_is_the_record_prefix() -> None:
             r.header, datasets=(dataclasses.replace(r.header.datasets[0], polarisation="x"),)
             + r.header.datasets[1:])), "polarisation"),
         (lambda r: dataclasses.replace(r, header=dataclasses.replace(
-            r.header, datasets=(dataclasses.replace(r.header.datasets[0], laser=4),)
+            r.header, datasets=(dataclasses.replace(r.header.datasets[0], laser=5),)
             + r.header.datasets[1:])), "laser"),
         (lambda r: dataclasses.replace(r, header=dataclasses.replace(r.header, name="a\r\nb")),
          "record name"),

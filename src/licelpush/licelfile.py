@@ -218,8 +218,8 @@ def _check_text(what: str, text: str) -> None:
 
 
 def _dataset_line(ds: DatasetHeader) -> bytes:
-    if ds.laser not in (1, 2, 3):
-        raise ValueError(f"{ds.device_id}: laser must be 1, 2 or 3, got {ds.laser}")
+    if ds.laser not in (1, 2, 3, 4):
+        raise ValueError(f"{ds.device_id}: laser must be 1, 2, 3 or 4, got {ds.laser}")
     if ds.polarisation not in POLARISATIONS:
         raise ValueError(
             f"{ds.device_id}: polarisation must be one of {', '.join(POLARISATIONS)}, "
