@@ -501,7 +501,7 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
         (':7 [global_info] first_letter = "abc":', "1 or 2 ASCII letters"),
         (":8 [global_info] Zenith = 200:", "0 to 180"),
         (":9 [global_info] Azimuth = -1:", "0 to 360"),
-        (":11 [global_info] frequency2 = -5:", ">= 0 (Hz)"),
+        (":11 [global_info] frequency2 = -5:", "0 (not used) or a number from 0.001 to 9999"),
     ],
     "no_global_info.ini": [(": no [global_info] section", "Location and first_letter")],
     "empty_location.ini": [
@@ -520,14 +520,15 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
     ],
     "key_before_section.ini": [(":1: Location = Berlin: key before the first section", "")],
     "laser_lines.ini": [
-        (":28 [global_info_Laser1] Laser1_Wavelength0 = -5:", "> 0 (nm)"),
+        (":28 [global_info_Laser1] Laser1_Wavelength0 = -5:", "> 0 and at most 99999 (nm)"),
         (":31 [global_info_Laser1] Laser1_Polarization1 = 7:", "0 (none)"),
         (":32 [global_info_Laser1] Laser1_Polarization2 = 1:", "no matching Laser1_Wavelength2"),
         (":33 [global_info_Laser1]: duplicate section", "line 27"),
     ],
     "disabled_dataset_values.ini": [
         # WavelengthB and A-binsC belong to disabled datasets: warnings only
-        (":26 [TR0] WavelengthA = 0:", "> 0 (nm)"),  # repeated key: the last one counts
+        # repeated key: the last one counts
+        (":26 [TR0] WavelengthA = 0:", "> 0 and at most 99999 (nm)"),
     ],
     "empty.ini": [
         (": no [global_info] section", "Location and first_letter"),
@@ -575,7 +576,8 @@ def test_broken_file_reports_every_problem(name: str) -> None:
 # --- round trip: model -> ini text -> model --------------------------------------
 
 FINITE = {"allow_nan": False, "allow_infinity": False}
-POSITIVE = st.floats(min_value=0.0, max_value=1e6, exclude_min=True, **FINITE)
+POSITIVE = st.floats(min_value=0.0, max_value=99999.0, exclude_min=True, **FINITE)
+"""A wavelength: > 0 and within the five digits of the file's field."""
 TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=16)
 PATH_TEXT = st.text(
     st.sampled_from(list('\\/%:$;#="() ')) | st.characters(blacklist_categories=("Cc", "Cs")),
@@ -632,7 +634,7 @@ def acquis_configs(draw: st.DrawFn) -> AcquisConfig:
         location=draw(TEXT.filter(lambda text: text.strip())),  # a site name is required
         longitude=draw(st.floats(-180.0, 180.0, **FINITE)),
         latitude=draw(st.floats(-90.0, 90.0, **FINITE)),
-        height_asl=draw(st.floats(**FINITE)),
+        height_asl=draw(st.floats(-999.0, 9999.0, **FINITE)),
         working_directory=draw(PATH_TEXT),
         first_letter=draw(st.from_regex(r"[A-Za-z]{1,2}", fullmatch=True)),
         zenith=draw(st.floats(0.0, 180.0, **FINITE)),
@@ -641,7 +643,7 @@ def acquis_configs(draw: st.DrawFn) -> AcquisConfig:
     lasers = tuple(
         Laser(
             number=number,
-            frequency_hz=draw(st.floats(min_value=0.0, max_value=1e6, **FINITE)),
+            frequency_hz=draw(st.just(0.0) | st.floats(0.001, 9999.0, **FINITE)),
             lines=tuple(draw(st.lists(st.tuples(POSITIVE, st.integers(0, 4)), max_size=4))),
         )
         for number in (1, 2, 3, 4)

@@ -19,6 +19,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from licelpush.errors import ConfigError
+from licelpush.headerlimits import (
+    ALTITUDE_RANGE_M,
+    MAX_LASER_RATE_HZ,
+    MAX_WAVELENGTH_NM,
+    MIN_LASER_RATE_HZ,
+)
 
 log = logging.getLogger(__name__)
 
@@ -545,7 +551,10 @@ _POLARISATION: _Rule[int] = (
     _whole_in(0, 4),
     "must be 0 (none), 1 (parallel), 2 (crossed), 3 (right circular) or 4 (left circular)",
 )
-_WAVELENGTH: _Rule[float] = (_number_in(0.0, above_low=True), "must be a number > 0 (nm)")
+_WAVELENGTH: _Rule[float] = (
+    _number_in(0.0, MAX_WAVELENGTH_NM, above_low=True),
+    f"must be a number > 0 and at most {MAX_WAVELENGTH_NM:g} (nm)",
+)
 _LASER: _Rule[int] = (_whole_in(1, 4), "must be 1, 2, 3 or 4 (laser number)")
 _PMT_VOLTAGE: _Rule[float] = (_number_in(0.0, 2000.0), "must be a number from 0 to 2000 (V)")
 def _site_name(text: str) -> str | None:
@@ -562,10 +571,22 @@ _LONGITUDE: _Rule[float] = (
     _number_in(-180.0, 180.0), "must be a number from -180 to 180 (degrees)"
 )
 _LATITUDE: _Rule[float] = (_number_in(-90.0, 90.0), "must be a number from -90 to 90 (degrees)")
-_HEIGHT: _Rule[float] = (_number_in(), "must be a number (m above sea level)")
+_HEIGHT: _Rule[float] = (
+    _number_in(*ALTITUDE_RANGE_M),
+    f"must be a number from {ALTITUDE_RANGE_M[0]:g} to {ALTITUDE_RANGE_M[1]:g} "
+    "(m above sea level)",
+)
 _ZENITH: _Rule[float] = (_number_in(0.0, 180.0), "must be a number from 0 to 180 (degrees)")
 _AZIMUTH: _Rule[float] = (_number_in(0.0, 360.0), "must be a number from 0 to 360 (degrees)")
-_FREQUENCY: _Rule[float] = (_number_in(0.0), "must be a number >= 0 (Hz)")
+def _frequency(text: str) -> float | None:
+    value = _number_in(0.0, MAX_LASER_RATE_HZ)(text)
+    return value if value == 0.0 or (value or 0.0) >= MIN_LASER_RATE_HZ else None
+
+
+_FREQUENCY: _Rule[float] = (
+    _frequency,
+    f"must be 0 (not used) or a number from {MIN_LASER_RATE_HZ:g} to {MAX_LASER_RATE_HZ:g} (Hz)",
+)
 
 
 # --- section readers -----------------------------------------------------------

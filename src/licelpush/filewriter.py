@@ -114,9 +114,9 @@ class RecordWriter:
         self._directory_dirty = False
         self._syncer = _Syncer(self.directory)
         self._closed = False
-        if self.directory.exists() and not self.directory.is_dir():
-            raise OutputError(f"output directory {self.directory}: not a directory")
         try:
+            if self.directory.exists() and not self.directory.is_dir():
+                raise OutputError(f"output directory {self.directory}: not a directory")
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(

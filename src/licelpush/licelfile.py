@@ -33,6 +33,13 @@ import numpy as np
 
 from licelpush.config import POLARISATION_LETTERS
 from licelpush.errors import DamagedFileError
+from licelpush.headerlimits import (
+    ALTITUDE_RANGE_M,
+    MAX_BIN_SHIFT,
+    MAX_BIN_WIDTH_M,
+    MAX_LASER_RATE_HZ,
+    MAX_WAVELENGTH_NM,
+)
 
 log = logging.getLogger(__name__)
 
@@ -229,8 +236,11 @@ def _dataset_line(ds: DatasetHeader) -> bytes:
                         ("wavelength", ds.wavelength_nm), ("ADC bits", ds.adc_bits)):
         if value < 0:
             raise ValueError(f"{ds.device_id}: {what} must be >= 0, got {value}")
-    if ds.bin_shift < 0:
-        raise ValueError(f"{ds.device_id}: bin shift must be >= 0, got {ds.bin_shift}")
+    for what, value, high in (("wavelength", ds.wavelength_nm, MAX_WAVELENGTH_NM),
+                              ("bin shift", ds.bin_shift, MAX_BIN_SHIFT),
+                              ("bin width", ds.bin_width_m, MAX_BIN_WIDTH_M)):
+        if not 0 <= value <= high:
+            raise ValueError(f"{ds.device_id}: {what} must be 0 to {high:g}, got {value}")
     _check_text("device id", ds.device_id)
     if not ds.device_id or " " in ds.device_id:
         raise ValueError(f"device id must be one word, got {ds.device_id!r}")
@@ -289,6 +299,9 @@ class HeaderEncoder:
         lasers_key = (header.laser_shots, header.laser_rates_hz, len(header.datasets))
         if lasers_key != self._lasers_key:
             (s1, s2, s3), (r1, r2, r3) = header.laser_shots, header.laser_rates_hz
+            if not all(0 <= r <= MAX_LASER_RATE_HZ for r in header.laser_rates_hz):
+                raise ValueError(f"laser rates must be 0 to {MAX_LASER_RATE_HZ:g} Hz, got "
+                                 f"{header.laser_rates_hz}")
             self._lasers = (f" {s1:07d} {r1:04d} {s2:07d} {r2:04d} {len(header.datasets):02d}"
                             f" {s3:07d} {r3:04d}")
             self._lasers_key = lasers_key
@@ -305,6 +318,9 @@ class HeaderEncoder:
 def _line2_parts(header: RecordHeader) -> tuple[str, str]:
     """Line 2 before and after the start and stop times."""
     _check_text("extra text of line 2", header.extra)
+    low, high = ALTITUDE_RANGE_M
+    if not low <= round(header.altitude_m) <= high:
+        raise ValueError(f"altitude must be {low:g} to {high:g} m, got {header.altitude_m}")
     after = (f" {round(header.altitude_m):04d} {header.longitude:011.6f}"
              f" {header.latitude:011.6f} {header.zenith:04.1f}")
     if header.azimuth is not None:

@@ -47,9 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from licelpush.cli.filescan import FileScan
+    from licelpush.cli.paths import check_output_path
     from licelpush.filewriter import RecordWriter
     from licelpush.licelfile import parse_file_name
 
+    if args.output_dir:
+        check_output_path("-o", Path(args.output_dir))
     scan = FileScan("split")
     for name, path, buf, records, damaged in scan.files(args.files):
         out_dir = Path(args.output_dir) if args.output_dir else path.parent
