@@ -586,6 +586,9 @@ def _parse_record(buf: bytes, pos: int, source: str) -> Record:
     text1, eol1, _ = cur.line("line 1 (file name)")
     lf_variant = eol1 != _CRLF
     name = text1.strip()
+    if len(name.split()) != 1 or not name.isprintable():
+        raise cur.damaged(pos, f"line 1 (file name) is {text1.strip()[:40]!r}, expected one "
+                          "file name (bytes that are not a Licel record)")
     text2, _, off2 = cur.line("line 2 (site and time)")
     line2 = _parse_line2(cur, text2, off2)
     text3, _, off3 = cur.line("line 3 (lasers)")
@@ -669,9 +672,12 @@ def scan_records(
     """Every intact record of ``buf`` up to the first damage, and that damage (or None).
 
     Blank bytes (spaces, CR, LF) after the last record are accepted. An empty
-    buffer is damage (no record).
+    buffer is damage (no record); so is anything between two records. ``buf``
+    may be any buffer with ``find`` and slicing (``bytes``, a read-only
+    ``mmap``, which keeps the memory used bounded whatever the file's size);
+    a ``memoryview`` is copied.
     """
-    data = buf if isinstance(buf, bytes) else bytes(buf)
+    data = bytes(buf) if isinstance(buf, memoryview) else buf
     records: list[Record] = []
     pos = 0
     while pos < len(data):

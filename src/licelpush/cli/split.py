@@ -71,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
                     print(f"{name} record 0 stays first in {name}")
                     continue
                 existing = out_dir / record.header.name
-                if existing.is_file() and existing.read_bytes() == raw:
+                if (existing.is_file() and existing.stat().st_size == len(raw)
+                        and existing.read_bytes() == raw):
                     print(f"{name} record {index} already in {existing}")
                     continue
                 written, _ = writer.write_raw(raw, record.header.name)
