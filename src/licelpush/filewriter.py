@@ -1,6 +1,6 @@
 """Durable writer of Licel raw data files (the IO edge of :mod:`licelpush.licelfile`).
 
-Guarantees (``shared/docs/LICEL_FILE_FORMAT.md``, "Several records in one file"):
+Guarantees (``docs/spec/LICEL_FILE_FORMAT.md``, "Several records in one file"):
 
 - each record reaches the OS as one complete ``writev`` of its header and
   data buffers (no copy of the data; partial writes are continued); if
@@ -113,9 +113,9 @@ class RecordWriter:
         self._directory_dirty = False
         self._syncer = _Syncer(self.directory)
         self._closed = False
-        if self.directory.exists() and not self.directory.is_dir():
-            raise OutputError(f"output directory {self.directory}: not a directory")
         try:
+            if self.directory.exists() and not self.directory.is_dir():
+                raise OutputError(f"output directory {self.directory}: not a directory")
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(

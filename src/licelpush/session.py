@@ -113,19 +113,28 @@ class AcquireOptions:
         port_problem = command_port_problem(self.port)
         if port_problem:
             found.append(f"--port {self.port}: {port_problem}")
-        for name in ("timeout", "backoff", "backoff_max", "poll_interval"):
-            if not getattr(self, name) > 0:
-                found.append(f"{name} = {getattr(self, name)}: must be positive")
-        if self.sync_interval < 0:
-            found.append(f"sync_interval = {self.sync_interval}: must be 0 or more")
-        for name in ("probe_after", "stall_limit"):
+        for name in ("timeout", "backoff", "backoff_max", "poll_interval", "sync_interval",
+                     "probe_after", "stall_limit"):
             value = getattr(self, name)
-            if value is not None and not value > 0:
-                found.append(f"{name} = {value}: must be positive")
+            low = 0 if name == "sync_interval" else None
+            if value is not None and not _seconds_ok(value, low):
+                flag = "--stall-timeout" if name == "stall_limit" else "--" + name.replace("_", "-")
+                found.append(f"{flag} {value}: must be {'0 or more' if low == 0 else 'positive'}"
+                             f" and at most {MAX_WAIT_S:g} s")
         if config is not None and not config.active_recorders:
             found.append(f"{config.path}: no recorder has an enabled dataset; "
                          "nothing to acquire")
         return found
+
+
+MAX_WAIT_S = 1e7
+"""Longest time option (about 115 days): longer waits overflow the system's timers."""
+
+
+def _seconds_ok(value: float, low: float | None) -> bool:
+    """``low <= value`` (``0 < value`` when ``low`` is None) and ``value <= MAX_WAIT_S``."""
+    above = value > 0 if low is None else value >= low
+    return above and value <= MAX_WAIT_S
 
 
 @dataclass(frozen=True)
