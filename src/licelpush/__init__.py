@@ -31,12 +31,14 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             readers ......... limits of public readers of Licel files
             events .......... the journal's events (its schema)
             limits .......... fixed limits and protocol constants
+            headerlimits .... largest values of the Licel header fields
             notices ......... rate-limited warnings
             errors .......... errors and exit statuses
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``notices``, ``errors``, ``events``.
+``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``,
+``events``.
 """
 
 __version__ = "0.1.0"
