@@ -52,3 +52,14 @@ def test_every_station_file_of_the_shared_folder_passes_check(capsys):
     assert "vendor-sample.ini" in [f.name for f in files]
     for path in files:
         assert main(["check", str(path)]) == 0, capsys.readouterr().err
+
+
+def test_hardware_spec_is_the_emulators_recorder_syntax():
+    from licelpush.emulator.model import parse_recorders
+    from licelpush.hardware import parse_recorder_spec
+
+    spec = "0:16/4, 1:12/4/7.5,3:16/8/3.75/8192"
+    assert parse_recorder_spec(spec) == parse_recorders(spec)
+    assert parse_recorder_spec("") == {}
+    hw = parse_recorder_spec(spec)[1]
+    assert (hw.adc_bits, hw.pc_bits, hw.bin_width_m, hw.id) == (12, 4, 7.5, 2)

@@ -10,7 +10,9 @@ one place that knows the layout, for both the client and the emulator.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
+from typing import Any
 
 from licelpush.headerlimits import MAX_BIN_SHIFT, MAX_TRTYPE_BIN_WIDTH_M
 
@@ -79,3 +81,40 @@ def parse_trtype(reply: str) -> RecorderHardware:
         return RecorderHardware(**values)  # type: ignore[arg-type]
     except ValueError as exc:
         raise ValueError(f"TRTYPE reply {reply!r}: {exc}") from None
+
+
+_RECORDER_ITEM = re.compile(
+    r"\s*(\d+)\s*:\s*(\d+)\s*/\s*(\d+)(?:\s*/\s*([0-9.]+))?(?:\s*/\s*(\d+))?\s*")
+RECORDER_SPEC_SYNTAX = "ADDRESS:ADCBITS/PCBITS[/BINWIDTH_M[/FIFOLENGTH]], e.g. 0:16/4 or 1:12/4/7.5"
+
+
+def parse_recorder_spec(spec: str, default: RecorderHardware = RecorderHardware()
+                        ) -> dict[int, RecorderHardware]:
+    """``addr:ADCbits/PCbits[/binwidth_m[/FIFOlength]]``, comma separated -> hardware.
+
+    Example ``0:16/4,1:12/4/7.5`` = TR0 16-bit ADC 4-bit PC, TR1 12-bit 4-bit
+    with 7.5 m bins; what an item leaves out comes from ``default``, ``id`` is
+    address + 1. Empty items are skipped. Raises ``ValueError`` naming the bad
+    item.
+    """
+    recorders: dict[int, RecorderHardware] = {}
+    for item in filter(None, (s.strip() for s in spec.split(","))):
+        match = _RECORDER_ITEM.fullmatch(item)
+        if match is None:
+            raise ValueError(f"recorder {item!r}: expected {RECORDER_SPEC_SYNTAX}")
+        address = int(match[1])
+        if not 0 <= address <= 15:
+            raise ValueError(f"recorder {item!r}: address {address} is outside 0..15")
+        if address in recorders:
+            raise ValueError(f"recorder {item!r}: address {address} given twice")
+        fields: dict[str, Any] = {"adc_bits": int(match[2]), "pc_bits": int(match[3]),
+                                  "id": address + 1}
+        if match[4]:
+            fields["bin_width_m"] = float(match[4])
+        if match[5]:
+            fields["fifo_length"] = int(match[5])
+        try:
+            recorders[address] = replace(default, **fields)
+        except ValueError as exc:
+            raise ValueError(f"recorder {item!r}: {exc}") from None
+    return recorders

@@ -25,49 +25,33 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--shots", type=int, default=DEFAULT_SHOTS, metavar="N",
                    help=f"shots per acquisition (default {DEFAULT_SHOTS}, as acquire)")
     p.add_argument("--hardware", metavar="SPEC", default="",
-                   help="recorder hardware as ADDR:ADC/PC[,ADDR:ADC/PC...], e.g. 0:16/4,1:12/4; "
+                   help="recorder hardware as ADDR:ADC/PC[/BINWIDTH_M[/FIFO]][,...], e.g. "
+                   "0:16/4,1:12/4; "
                    f"unlisted recorders are {DEFAULT_HARDWARE}")
     p.add_argument("--big-endian-timestamp", action="store_true",
                    help="plan for an old ColdFireEthernet controller (big-endian timestamps)")
     p.set_defaults(run=run)
 
 
-def parse_hardware_spec(spec: str) -> dict[int, tuple[int, int]]:
-    """``0:16/4,1:12/4`` -> {0: (16, 4), 1: (12, 4)}; raises PlanError on bad syntax."""
-    from licelpush.errors import PlanError
-
-    result: dict[int, tuple[int, int]] = {}
-    for item in filter(None, (s.strip() for s in spec.split(","))):
-        try:
-            address, bits = item.split(":")
-            adc, pc = bits.split("/")
-            result[int(address)] = (int(adc), int(pc))
-        except ValueError:
-            raise PlanError(f"--hardware {item!r}: expected ADDR:ADC/PC such as 0:16/4") from None
-    return result
-
-
 def run(args: argparse.Namespace) -> int:
     """Validate, plan and print."""
     from licelpush.config import load_config
     from licelpush.errors import PlanError
-    from licelpush.hardware import RecorderHardware
+    from licelpush.hardware import RecorderHardware, parse_recorder_spec
     from licelpush.plan import make_plan, overflow_notes, shot_limit_notes
     from licelpush.readers import reader_limits
 
     config = load_config(args.config)
-    spec = parse_hardware_spec(args.hardware)
+    try:
+        spec = parse_recorder_spec(args.hardware)
+    except ValueError as exc:
+        raise PlanError(f"--hardware: {exc}") from None
     unknown = sorted(set(spec) - {r.address for r in config.active_recorders})
     if unknown:
         raise PlanError(f"--hardware names TR{', TR'.join(map(str, unknown))}, which "
                         f"{config.path} has no active section for")
-    hardware = {}
-    for rec in config.active_recorders:
-        adc, pc = spec.get(rec.address, (16, 4))
-        try:
-            hardware[rec.address] = RecorderHardware(adc_bits=adc, pc_bits=pc)
-        except ValueError as exc:
-            raise PlanError(f"--hardware TR{rec.address}: {exc}") from None
+    hardware = {rec.address: spec.get(rec.address, RecorderHardware())
+                for rec in config.active_recorders}
     plan = make_plan(config, hardware, args.shots, big_endian_timestamp=args.big_endian_timestamp)
     out = sys.stdout
     g = config.global_info

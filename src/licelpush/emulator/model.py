@@ -16,7 +16,6 @@ Undocumented hardware behaviour is fixed by the assumptions gathered in
 from __future__ import annotations
 
 import logging
-import re
 import zlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
@@ -29,7 +28,7 @@ from licelpush.commands import Command, CommandSyntaxError, error_reply, parse_r
 from licelpush.config import MEMORIES, AcquisConfig
 from licelpush.encode import FrameEncoder
 from licelpush.errors import PlanError
-from licelpush.hardware import RecorderHardware, format_trtype
+from licelpush.hardware import RecorderHardware, format_trtype, parse_recorder_spec
 from licelpush.limits import big_endian_timestamps
 from licelpush.plan import (
     FRAME_DELIMITER,
@@ -56,39 +55,10 @@ log = logging.getLogger(__name__)
 
 # --- recorder specifications ---------------------------------------------------------------
 
-_RECORDER_ITEM = re.compile(
-    r"\s*(\d+)\s*:\s*(\d+)\s*/\s*(\d+)(?:\s*/\s*([0-9.]+))?(?:\s*/\s*(\d+))?\s*")
-
-
 def parse_recorders(spec: str) -> dict[int, RecorderHardware]:
-    """Parse ``--recorders``: ``addr:ADCbits/PCbits[/binwidth_m[/FIFOlength]]``, comma separated.
-
-    Example ``0:16/4,1:12/4/7.5`` = TR0 16-bit ADC 4-bit PC, TR1 12-bit 4-bit
-    with 7.5 m bins. Raises ``ValueError`` naming the bad item.
-    """
-    recorders: dict[int, RecorderHardware] = {}
-    for item in spec.split(","):
-        if not item.strip():
-            continue
-        match = _RECORDER_ITEM.fullmatch(item)
-        if match is None:
-            raise ValueError(f"recorder {item.strip()!r}: expected ADDRESS:ADCBITS/PCBITS"
-                             "[/BINWIDTH_M[/FIFOLENGTH]], e.g. 0:16/4 or 1:12/4/7.5")
-        address = int(match[1])
-        if not 0 <= address <= 15:
-            raise ValueError(f"recorder {item.strip()!r}: address {address} is outside 0..15")
-        if address in recorders:
-            raise ValueError(f"recorder {item.strip()!r}: address {address} given twice")
-        fields: dict[str, Any] = {"adc_bits": int(match[2]), "pc_bits": int(match[3]),
-                                  "id": address + 1}
-        if match[4]:
-            fields["bin_width_m"] = float(match[4])
-        if match[5]:
-            fields["fifo_length"] = int(match[5])
-        try:
-            recorders[address] = replace(DEFAULT_HARDWARE, **fields)
-        except ValueError as exc:
-            raise ValueError(f"recorder {item.strip()!r}: {exc}") from None
+    """Parse ``--recorders`` (:func:`licelpush.hardware.parse_recorder_spec`, unlisted
+    values from :data:`DEFAULT_HARDWARE`); at least one recorder."""
+    recorders = parse_recorder_spec(spec, DEFAULT_HARDWARE)
     if not recorders:
         raise ValueError(f"no recorder in {spec!r}; expected e.g. {DEFAULT_RECORDERS}")
     return recorders
