@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from licelpush.decode import FrameDecoder
 from licelpush.framing import NEED_DATA, Frame, Framer, Quarantined
-from licelpush.plan import FRAME_DELIMITER
+from licelpush.wordlayout import FRAME_DELIMITER
 
 ANALYSIS_CHUNK = 4096
 """Receive chunk of the throw-away framers (their buffers grow to what is fed)."""

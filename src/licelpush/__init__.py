@@ -23,6 +23,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             plan ............ configuration + hardware -> MPUSH command, frame layout
             framing ......... push stream -> accepted frames and damaged spans
             decode, encode .. frame bytes <-> profiles
+            wordlayout ...... frame head and raw-word layout
             records ......... decoded frame -> Licel record
             licelfile ....... Licel file format: read, write, names
             config .......... Acquis.ini
@@ -38,7 +39,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
 ``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``,
-``events``.
+``events``, ``wordlayout``.
 """
 
 __version__ = "0.1.0"

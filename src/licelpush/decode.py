@@ -14,10 +14,20 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from licelpush.plan import FRAME_DELIMITER, SHOT_COUNTER_OFFSET, Channel, MPushPlan
-
-U16 = np.dtype("<u2")
-U32 = np.dtype("<u4")
+from licelpush.plan import SHOT_COUNTER_OFFSET, Channel, MPushPlan
+from licelpush.wordlayout import (
+    FRAME_DELIMITER,
+    HEAD_LENGTH,
+    MSW_HIGH_MASK,
+    PC_DATA_MASK,
+    PHM_ANALOGUE_BIT,
+    PHM_PC_MASK,
+    TIMESTAMP,
+    U16,
+    U32,
+    AnalogueWords,
+    frame_timestamp,
+)
 
 MAX_FRAME_INTERVAL_MS = 86_400_000
 """Assumed: consecutive frames of one push connection are at most a day apart
@@ -51,7 +61,6 @@ class FrameDecoder:
             first[list(group)] = group[0]
         self._group_first = first
         self._max_shot_word = plan.shots + SHOT_COUNTER_OFFSET
-        self._byteorder = "big" if plan.big_endian_timestamp else "little"
         # All shot words in one C call: skip to each dataset's shot word, read it.
         layout, position = ["<"], 0
         for d in plan.datasets:
@@ -69,9 +78,10 @@ class FrameDecoder:
                 adc = c.hardware.adc_bits
                 if adc not in tables:
                     tables[adc] = _upper_word_table(adc)
-                decoders.append((_decode_analogue_table, (tables[adc], _clip_bit(adc)), slices))
+                clip_bit = AnalogueWords(adc).clip_bit
+                decoders.append((_decode_analogue_table, (tables[adc], clip_bit), slices))
             else:
-                decoders.append((_decode_analogue, c.hardware.adc_bits, slices))
+                decoders.append((_decode_analogue, AnalogueWords(c.hardware.adc_bits), slices))
         self._decoders = tuple(decoders)
 
     def _channel_slices(self, channel: Channel) -> tuple[slice, ...]:
@@ -115,8 +125,8 @@ class FrameDecoder:
 
     @property
     def head_length(self) -> int:
-        """Bytes :meth:`head_ok` needs: delimiter, timestamp, first shot word."""
-        return 8
+        """Bytes :meth:`follows` needs: delimiter, timestamp, first shot word."""
+        return HEAD_LENGTH
 
     def follows(self, frame: bytes | bytearray | memoryview,
                 head: bytes | bytearray | memoryview) -> bool:
@@ -129,7 +139,7 @@ class FrameDecoder:
         """
         if head[:2] != FRAME_DELIMITER:
             return False
-        word = head[6] | head[7] << 8
+        word = head[TIMESTAMP.stop] | head[TIMESTAMP.stop + 1] << 8
         if not SHOT_COUNTER_OFFSET <= word <= self._max_shot_word:
             return False
         delta = (self.timestamp(head) - self.timestamp(frame)) & 0xFFFFFFFF
@@ -141,7 +151,7 @@ class FrameDecoder:
 
     def timestamp(self, frame: bytes | bytearray | memoryview) -> int:
         """Controller timestamp in ms (big-endian for ColdFireEthernet, §3.2)."""
-        return int.from_bytes(frame[2:6], self._byteorder)
+        return frame_timestamp(frame, self.plan.big_endian_timestamp)
 
     def decode(self, frame: bytes | bytearray | memoryview) -> DecodedFrame:
         """Decode a frame that :meth:`problem` accepted (§4)."""
@@ -149,8 +159,8 @@ class FrameDecoder:
         shot_words = self._shot_struct.unpack_from(frame)
         profiles: list[np.ndarray] = []
         clipped: list[int] = []
-        for fn, adc_bits, slices in self._decoders:
-            value, clips = fn(adc_bits, words, slices)
+        for fn, layout, slices in self._decoders:
+            value, clips = fn(layout, words, slices)
             profiles.append(value)
             clipped.append(clips)
         return DecodedFrame(
@@ -167,17 +177,14 @@ TABLE_DECODE_MAX_VALUES = 4096
 of the MSW (fewer numpy calls); longer ones arithmetically (less memory traffic)."""
 
 
-def _clip_bit(adc_bits: int) -> int:
-    """The MSW clip flag (§4): bit 8 for a 12-bit ADC, bit 12 for 16 bits."""
-    return 0x0100 if adc_bits == 12 else 0x1000
-
-
 def _upper_word_table(adc_bits: int) -> np.ndarray:
     """value bits 16-31 contributed by each possible MSW (§4), as uint32."""
+    layout = AnalogueWords(adc_bits)
     msw = np.arange(1 << 16, dtype=U32)
-    if adc_bits == 12:
-        return (msw & 0x00FF) << 16
-    return ((msw & 0x0FFF) << 16) | ((msw & 0xE000) << 15)
+    table = (msw & layout.msw_low_mask) << 16
+    if adc_bits != 12:
+        table |= (msw & MSW_HIGH_MASK) << 15
+    return table
 
 
 def _decode_analogue_table(table_and_clip: tuple[np.ndarray, int], words: np.ndarray,
@@ -193,19 +200,18 @@ def _decode_analogue_table(table_and_clip: tuple[np.ndarray, int], words: np.nda
 # (half the memory traffic of uint32), widen once and merge the LSW.
 
 
-def _decode_analogue(adc_bits: int, words: np.ndarray,
+def _decode_analogue(layout: AnalogueWords, words: np.ndarray,
                      slices: tuple[slice, ...]) -> tuple[np.ndarray, int]:
     msw = words[slices[1]]
-    if adc_bits == 12:
-        high = msw & 0x00FF  # value bits 16-23
-        clips = np.count_nonzero(msw & 0x0100)
+    clips = np.count_nonzero(msw & layout.clip_bit)
+    if layout.adc_bits == 12:
+        high = msw & layout.msw_low_mask  # value bits 16-23
     else:
         high = msw >> 1  # MSW bits 13-15 -> value bits 28-30
-        high &= 0x7000
-        high |= msw & 0x0FFF  # MSW bits 0-11 -> value bits 16-27
-        clips = np.count_nonzero(msw & 0x1000)
+        high &= MSW_HIGH_MASK >> 1
+        high |= msw & layout.msw_low_mask  # MSW bits 0-11 -> value bits 16-27
         if len(slices) > 2:
-            phm = words[slices[2]] & 0x0100  # PHM bit 8 -> value bit 31
+            phm = words[slices[2]] & PHM_ANALOGUE_BIT  # PHM bit 8 -> value bit 31
             phm <<= 7
             high |= phm
     value = high.astype(U32)
@@ -214,15 +220,15 @@ def _decode_analogue(adc_bits: int, words: np.ndarray,
     return value, int(clips)
 
 
-def _decode_pc(_adc_bits: int, words: np.ndarray,
+def _decode_pc(_layout: object, words: np.ndarray,
                slices: tuple[slice, ...]) -> tuple[np.ndarray, int]:
     if len(slices) > 1:
-        value = (words[slices[1]] & 0x00FF).astype(U32)  # PHM bits 0-7 -> value bits 16-23
+        value = (words[slices[1]] & PHM_PC_MASK).astype(U32)  # PHM bits 0-7 -> bits 16-23
         value <<= 16
         value |= words[slices[0]]
         return value, 0
     value = words[slices[0]].astype(U32)
-    value &= 0x7FFF  # bit 15 is a flag, not data
+    value &= PC_DATA_MASK  # bit 15 is a flag, not data
     return value, 0
 
 

@@ -12,21 +12,21 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from licelpush.plan import FRAME_DELIMITER, SHOT_COUNTER_OFFSET, MPushPlan
-
-U16 = np.dtype("<u2")
+from licelpush.plan import SHOT_COUNTER_OFFSET, MPushPlan
+from licelpush.wordlayout import (
+    MSW_HIGH_MASK,
+    PHM_ANALOGUE_BIT,
+    PHM_PC_MASK,
+    U16,
+    AnalogueWords,
+    frame_head,
+    pc_limit,
+)
 
 
 def analogue_limit(adc_bits: int, with_phm: bool) -> int:
     """Largest accumulated analogue value the raw words can carry (§4)."""
-    if adc_bits == 12:
-        return (1 << 24) - 1
-    return (1 << 32) - 1 if with_phm else (1 << 31) - 1
-
-
-def pc_limit(with_phm: bool) -> int:
-    """Largest accumulated photon count the raw words can carry (§4)."""
-    return (1 << 24) - 1 if with_phm else (1 << 15) - 1
+    return AnalogueWords(adc_bits).limit(with_phm)
 
 
 class FrameEncoder:
@@ -34,7 +34,6 @@ class FrameEncoder:
 
     def __init__(self, plan: MPushPlan) -> None:
         self.plan = plan
-        self._byteorder = "big" if plan.big_endian_timestamp else "little"
 
     def encode(
         self,
@@ -53,8 +52,7 @@ class FrameEncoder:
         """
         plan = self.plan
         words = np.zeros(plan.frame_length // 2, dtype=U16)
-        stamp = (timestamp_ms & 0xFFFFFFFF).to_bytes(4, self._byteorder)
-        frame_head = FRAME_DELIMITER + stamp
+        head = frame_head(timestamp_ms, plan.big_endian_timestamp)
         per_channel = [shots] * len(plan.channels) if isinstance(shots, int) else list(shots)
         for ci, channel in enumerate(plan.channels):
             value = np.asarray(profiles[ci], dtype=np.int64)
@@ -66,29 +64,26 @@ class FrameEncoder:
                 words[plan.datasets[index].offset // 2] = shot_word
             flags = None if clipped is None else clipped[ci]
             if channel.analogue:
-                adc = channel.hardware.adc_bits
-                v = np.clip(value, 0, analogue_limit(adc, channel.uses_phm)).astype(np.uint64)
+                layout = AnalogueWords(channel.hardware.adc_bits)
+                v = np.clip(value, 0, layout.limit(channel.uses_phm)).astype(np.uint64)
                 lsw = v & 0xFFFF
-                if adc == 12:
-                    msw = (v >> 16) & 0x00FF
-                    clip_bit = 0x0100
-                else:
-                    msw = ((v >> 16) & 0x0FFF) | ((v >> 15) & 0xE000)
-                    clip_bit = 0x1000
+                msw = (v >> 16) & layout.msw_low_mask
+                if layout.adc_bits != 12:
+                    msw |= (v >> 15) & MSW_HIGH_MASK
                 if flags is not None:
-                    flag_bits = np.where(np.asarray(flags, dtype=bool), clip_bit, 0)
+                    flag_bits = np.where(np.asarray(flags, dtype=bool), layout.clip_bit, 0)
                     msw = msw | flag_bits.astype(np.uint64)
                 self._put(words, channel.sources[0], lsw)
                 self._put(words, channel.sources[1], msw)
                 if channel.uses_phm:
-                    self._phm(words, channel.sources[2], (v >> 23) & 0x0100)
+                    self._phm(words, channel.sources[2], (v >> 23) & PHM_ANALOGUE_BIT)
             else:
                 v = np.clip(value, 0, pc_limit(channel.uses_phm)).astype(np.uint64)
                 self._put(words, channel.sources[0], v & 0xFFFF)
                 if channel.uses_phm:
-                    self._phm(words, channel.sources[1], (v >> 16) & 0x00FF)
+                    self._phm(words, channel.sources[1], (v >> 16) & PHM_PC_MASK)
         body = words.tobytes()
-        return frame_head + body[len(frame_head):]
+        return head + body[len(head):]
 
     def _put(self, words: np.ndarray, index: int, values: np.ndarray) -> None:
         start = self.plan.datasets[index].data_offset // 2 + 1

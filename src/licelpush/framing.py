@@ -41,7 +41,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
-from licelpush.plan import FRAME_DELIMITER
+from licelpush.wordlayout import FRAME_DELIMITER, HEAD_LENGTH
 
 
 class _NeedData:
@@ -87,7 +87,7 @@ class Framer:
 
     def __init__(self, frame_length: int, check: FrameCheck | None = None,
                  recv_chunk: int = DEFAULT_RECV_CHUNK, head_check: HeadCheck | None = None,
-                 head_length: int = 8) -> None:
+                 head_length: int = HEAD_LENGTH) -> None:
         if frame_length < 8:
             raise ValueError(f"frame length {frame_length} is too short for a pushed frame")
         self.frame_length = frame_length

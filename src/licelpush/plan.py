@@ -19,11 +19,8 @@ from types import MappingProxyType
 from licelpush.config import MEMORIES, AcquisConfig, RecorderConfig
 from licelpush.errors import PlanError
 from licelpush.hardware import RecorderHardware
+from licelpush.wordlayout import FRAME_HEADER_BYTES
 
-FRAME_DELIMITER = b"\xff\xff"
-"""Every pushed frame starts with these two bytes (§3.2)."""
-FRAME_HEADER_BYTES = 6
-"""Delimiter (2) + controller timestamp (4)."""
 SHOT_COUNTER_OFFSET = 2
 """Shot counts reported by the controller include +2 (two clearing cycles, §2)."""
 MAX_SHOTS = 65535 - SHOT_COUNTER_OFFSET

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from licelpush.plan import FRAME_HEADER_BYTES
+from licelpush.wordlayout import FRAME_HEADER_BYTES
 
 if TYPE_CHECKING:
     import numpy as np

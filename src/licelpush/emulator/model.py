@@ -31,11 +31,11 @@ from licelpush.errors import PlanError
 from licelpush.hardware import RecorderHardware, format_trtype, parse_recorder_spec
 from licelpush.limits import big_endian_timestamps
 from licelpush.plan import (
-    FRAME_DELIMITER,
     SHOT_COUNTER_OFFSET,
     MPushPlan,
     plan_from_datasets,
 )
+from licelpush.wordlayout import frame_head
 
 from .assumptions import (
     DEFAULT_CAPS,
@@ -189,12 +189,6 @@ class EmittedFrame:
 
     def to_bytes(self) -> bytes:
         return self.head + bytes(self.body)
-
-
-def frame_head(timestamp_ms: int, big_endian: bool) -> bytes:
-    """``FF FF`` + uint32 controller ms (big-endian for ColdFireEthernet, §3.2)."""
-    return FRAME_DELIMITER + (timestamp_ms & 0xFFFFFFFF).to_bytes(4, "big" if big_endian
-                                                                  else "little")
 
 
 class FrameSource:
