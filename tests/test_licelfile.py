@@ -653,3 +653,31 @@ def test_mutated_files_give_records_or_damage_never_anything_else(data) -> None:
         assert len(record.data) == len(record.header.datasets)
         for ds, values in zip(record.header.datasets, record.data):
             assert len(values) == ds.bins
+
+
+def test_name_candidates_bump_in_10_ms_steps_and_replace_unusable_names():
+    from itertools import islice
+
+    from licelpush.licelfile import name_candidates
+
+    when = datetime(2026, 5, 13, 21, 5, 19, 990000)
+    assert list(islice(name_candidates("b2651321.051998", "b", when), 3)) == [
+        "b2651321.051998", "b2651321.051999", "b2651321.052000"]
+    assert list(islice(name_candidates("a/b", "t", when), 2)) == [
+        "t2651321.051999", "t2651321.052000"]
+    assert list(islice(name_candidates("notes.txt", "t", when), 2)) == [
+        "notes.txt", "t2651321.051999"]
+
+
+def test_file_namer_keeps_new_names_after_the_last_name_taken():
+    from licelpush.licelfile import FileNamer
+
+    namer = FileNamer()
+    start = datetime(2026, 5, 13, 21, 5, 19, 0)
+    assert namer.name_time(start) == start
+    namer.taken("b2651321.051905")  # bumped past taken names when the file was created
+    assert namer.name_time(start) == datetime(2026, 5, 13, 21, 5, 19, 60000)
+    later = datetime(2026, 5, 13, 21, 6, 0)
+    assert namer.name_time(later) == later
+    namer.taken("custom-name")  # not a Licel name: nothing to keep after
+    assert namer.name_time(start) == datetime(2026, 5, 13, 21, 5, 19, 60000)

@@ -30,12 +30,13 @@ from __future__ import annotations
 import collections
 import dataclasses
 import errno
+import itertools
 import logging
 import os
 import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -45,7 +46,7 @@ from licelpush.licelfile import (
     HeaderEncoder,
     Record,
     file_name,
-    next_name,
+    name_candidates,
     record_buffers,
     replace_name,
 )
@@ -66,11 +67,6 @@ IOV_MAX = 1024
 
 def _reason(exc: OSError) -> str:
     return exc.strerror or (errno.errorcode.get(exc.errno or 0, "") or str(exc))
-
-
-def _usable_name(name: str) -> bool:
-    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name \
-        and "\0" not in name
 
 
 class RecordWriter:
@@ -138,10 +134,8 @@ class RecordWriter:
         """
         self._check_open()
         if self._fd is None or self._count >= self.records_per_file:
-            wanted = record.header.name
-            if not _usable_name(wanted):
-                wanted = file_name(self.prefix, record.header.start)
-            name = self._open_new_file(wanted, record)
+            name = self._open_new_file(
+                name_candidates(record.header.name, self.prefix, record.header.start))
             if name != record.header.name:
                 record = dataclasses.replace(
                     record, header=dataclasses.replace(record.header, name=name)
@@ -156,8 +150,7 @@ class RecordWriter:
         """
         self._check_open()
         if self._fd is None or self._count >= self.records_per_file:
-            wanted = name if _usable_name(name) else file_name(self.prefix, datetime.now())
-            actual = self._open_new_file(wanted, None)
+            actual = self._open_new_file(name_candidates(name, self.prefix, datetime.now()))
             if actual != name:
                 raw = replace_name(raw, actual)
         return self._append([raw])
@@ -211,20 +204,18 @@ class RecordWriter:
         if self._closed:
             raise ValueError("RecordWriter is closed")
 
-    def _open_new_file(self, wanted: str, record: Record | None) -> str:
-        """Close the current file and create a new one with a free name."""
+    def _open_new_file(self, candidates: Iterator[str]) -> str:
+        """Close the current file and create a new one with the first free candidate name."""
         self._close_file()
-        name = wanted
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-        for _ in range(MAX_NAME_ATTEMPTS):
+        wanted = ""
+        for name in itertools.islice(candidates, MAX_NAME_ATTEMPTS):
+            wanted = wanted or name
             path = self.directory / name
             try:
                 fd = os.open(path, flags, 0o644)
             except FileExistsError:
-                base = record.header.start if record is not None else datetime.now()
-                bumped = next_name(name) or file_name(self.prefix, base)
-                log.debug("%s exists, trying %s", path, bumped)
-                name = bumped
+                log.debug("%s exists, trying the next name", path)
                 continue
             except OSError as exc:
                 raise OutputError(f"{path}: cannot create file: {_reason(exc)}") from exc

@@ -24,7 +24,7 @@ from __future__ import annotations
 import logging
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -712,7 +712,11 @@ def read_records(path: str | Path) -> list[Record]:
     return parse_records(p.read_bytes(), str(p))
 
 
-def next_name(name: str, step: timedelta = timedelta(milliseconds=10)) -> str | None:
+NAME_STEP = timedelta(milliseconds=10)
+"""Resolution of Licel file names (centiseconds): the step between successive names."""
+
+
+def next_name(name: str, step: timedelta = NAME_STEP) -> str | None:
     """The Licel file name ``step`` later than ``name``, or None if ``name`` is not
     a Licel file name (used to find a free name when files would collide)."""
     parsed = parse_file_name(name)
@@ -720,3 +724,37 @@ def next_name(name: str, step: timedelta = timedelta(milliseconds=10)) -> str | 
         return None
     prefix, when = parsed
     return file_name(prefix, when + step)
+
+
+def usable_name(name: str) -> bool:
+    """Whether ``name`` can name a file in a directory (no path, not empty)."""
+    return bool(name) and name not in (".", "..") and "/" not in name and "\\" not in name \
+        and "\0" not in name
+
+
+def name_candidates(wanted: str, prefix: str, when: datetime) -> Iterator[str]:
+    """Names to try, in order, for a new file: ``wanted`` (or the name of ``when`` when
+    ``wanted`` cannot name a file), then each one :data:`NAME_STEP` later (endless)."""
+    name = wanted if usable_name(wanted) else file_name(prefix, when)
+    while True:
+        yield name
+        name = next_name(name) or file_name(prefix, when)
+
+
+class FileNamer:
+    """Name times of the successive files of one run: each at least :data:`NAME_STEP`
+    after the name the previous file actually got, so names stay unique without
+    probing a run of taken names."""
+
+    def __init__(self) -> None:
+        self._last: datetime | None = None
+
+    def name_time(self, start: datetime) -> datetime:
+        """The time to name a new file whose first record starts at ``start``."""
+        return start if self._last is None else max(start, self._last + NAME_STEP)
+
+    def taken(self, name: str) -> None:
+        """A new file got ``name`` (perhaps bumped past a taken one)."""
+        parsed = parse_file_name(name)
+        if parsed is not None:
+            self._last = parsed[1]

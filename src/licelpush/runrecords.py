@@ -17,7 +17,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 from licelpush import session as rs
 from licelpush.config import AcquisConfig
@@ -26,7 +26,7 @@ from licelpush.events import AbandonEvent, AcquisitionEvent, QuarantineEvent
 from licelpush.framing import NEED_DATA, Frame, Quarantined
 from licelpush.invalidlog import format_entry, head_hex
 from licelpush.journal import utc_now_text
-from licelpush.licelfile import parse_file_name
+from licelpush.licelfile import FileNamer
 from licelpush.notices import ClipNotices, QuarantineNotices
 from licelpush.records import acquisition_seconds, acquisition_times
 from licelpush.runlink import Link
@@ -37,8 +37,6 @@ log = logging.getLogger(__name__)
 
 DRAIN_LIMIT_FRAMES = 16
 """When abandoning a connection, read at most this many frames' worth of bytes it still holds."""
-NAME_STEP = timedelta(milliseconds=10)
-"""Resolution of Licel file names: names of successive files are at least this far apart."""
 
 
 class RunRecords:
@@ -58,7 +56,7 @@ class RunRecords:
         self.clips = ClipNotices(session.summary.clipped)
         self.quarantine_notices = QuarantineNotices()
         self._previous_stop: datetime | None = None
-        self._last_name_time: datetime | None = None
+        self._namer = FileNamer()
 
     def receive_view(self, link: Link) -> memoryview:
         """Where the next push bytes go: no more than the wanted frames need."""
@@ -144,16 +142,12 @@ class RunRecords:
             self._file_time(received), acquisition_seconds(self.config, link.plan),
             self._previous_stop)
         self._previous_stop = stop_time
-        name_time = start_time
-        if summary.saved % self.options.acquis_per_file == 0 and self._last_name_time:
-            # A new file: keep names unique without probing a run of taken names.
-            name_time = max(start_time, self._last_name_time + NAME_STEP)
+        new_file = summary.saved % self.options.acquis_per_file == 0
+        name_time = self._namer.name_time(start_time) if new_file else start_time
         path, index = out.writer.write(link.builder.build(decoded, start_time, stop_time,
                                                           name_time))
         if index == 0:
-            parsed = parse_file_name(path.name)
-            if parsed is not None:
-                self._last_name_time = parsed[1]
+            self._namer.taken(path.name)
             summary.files.append(path)
             summary.file_count += 1
         link.frames += 1
