@@ -39,6 +39,7 @@ from licelpush.hardware import RecorderHardware, parse_trtype
 from licelpush.limits import (  # noqa: F401 - big_endian_timestamps: part of the client API
     DEFAULT_PORT,
     KILL_PASSWORD,
+    MAX_RECORDER_ADDRESS,
     big_endian_timestamps,
 )
 from licelpush.plan import MPushPlan
@@ -51,7 +52,7 @@ INTERRUPT_SLICE = 0.1
 """Longest single socket wait before ``interrupt`` is asked again (seconds)."""
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR,
                 getattr(errno, "WSAEWOULDBLOCK", errno.EWOULDBLOCK)}
-RECORDER_ADDRESSES = range(16)
+RECORDER_ADDRESSES = range(MAX_RECORDER_ADDRESS + 1)
 """Addresses probed for installed recorders (§2 ``SELECT``: clients probe 0-15)."""
 MAX_REPLY_BYTES = 65536
 """A text reply line longer than this is garbage, not a reply."""

@@ -21,16 +21,19 @@ from types import MappingProxyType
 from typing import Any
 
 from licelpush.config import RANGE_MILLIVOLTS
-from licelpush.plan import MAX_SHOTS
+from licelpush.limits import (
+    MAX_BINS,
+    MAX_RECORDER_ADDRESS,
+    MAX_SHOT_LIMIT,
+    MAX_SHOTS,
+    MEMORIES,
+    PUSH_KINDS,
+)
 
 EOL = b"\r\n"
 """Every command and every text reply ends in CRLF (§1)."""
 
-MEMORY_LETTERS = ("A", "B", "C", "D")
 DATA_TYPES = ("LSW", "MSW", "PHM", "PC", "A2L", "A2M", "A2H", "P2L", "P2M")
-PUSH_TYPES = ("LSW", "MSW", "PHM", "PC")
-MAX_RECORDER = 15
-MAX_BINS = 32768
 MAX_DATA_WORDS = 32768
 
 Values = Mapping[str, Any]
@@ -90,7 +93,7 @@ def _recorder_list(token: str) -> tuple[int, ...]:
     """``SELECT`` argument: ``n``, ``a,b,c`` or ``-1`` (none)."""
     if token.strip() == "-1":
         return ()
-    parse = _int_range(0, MAX_RECORDER)
+    parse = _int_range(0, MAX_RECORDER_ADDRESS)
     parts = [p for p in token.split(",") if p.strip()]
     if not parts:
         raise ValueError("no recorder number")
@@ -229,8 +232,8 @@ def _simple(name: str, expect: str | None = None) -> Command:
     return Command(name, expect=expect or f"{name} executed")
 
 
-_DEV = Param("recorder", _int_range(0, MAX_RECORDER))
-_MEM = Param("memory", _choice(*MEMORY_LETTERS))
+_DEV = Param("recorder", _int_range(0, MAX_RECORDER_ADDRESS))
+_MEM = Param("memory", _choice(*MEMORIES))
 
 _TABLE: tuple[Command, ...] = (
     Command("*IDN?", reply_template="{idn}", expect=" ", match="contains"),
@@ -247,7 +250,7 @@ _TABLE: tuple[Command, ...] = (
     Command("PRETRIG", (Param("enabled", _int_range(0, 1)),)),
     Command("THRESHOLD", (Param("mode", _int_range(0, 1)),),
             reply_template="Damping set to {mode}", expect="Damping", match="contains"),
-    Command("SETMAXSHOTS", (Param("shots", _int_range(1, 65534)),),
+    Command("SETMAXSHOTS", (Param("shots", _int_range(1, MAX_SHOT_LIMIT)),),
             expect="executed", match="contains"),
     Command("SETMAXBINS", (Param("bins", _int_range(2, MAX_BINS)),),
             expect="executed", match="contains"),
@@ -271,11 +274,11 @@ _TABLE: tuple[Command, ...] = (
     Command("MSHOTS?", reply_template="MSHOTS {shots}", expect="MSHOTS"),
     Command("MPUSH", (Param("shots", _int_range(1, MAX_SHOTS)),),
             repeat=(_DEV, Param("bins", _int_range(2, MAX_BINS)),
-                    Param("type", _choice(*PUSH_TYPES)), _MEM),
+                    Param("type", _choice(*PUSH_KINDS)), _MEM),
             expect="executed", match="contains"),
     Command("PUSH", (Param("shots", _int_range(1, MAX_SHOTS)),
                      Param("bins", _int_range(2, MAX_BINS)),
-                     Param("type", _choice(*PUSH_TYPES)), _MEM)),
+                     Param("type", _choice(*PUSH_KINDS)), _MEM)),
     Command("PMTG", (_DEV, Param("volts", _int_range(0, 2000))),
             expect="executed", match="contains"),
     Command("PMT?", (_DEV,), reply_template="PMT {volts} on remote", expect="PMT"),

@@ -25,11 +25,10 @@ from licelpush.headerlimits import (
     MAX_WAVELENGTH_NM,
     MIN_LASER_RATE_HZ,
 )
+from licelpush.limits import MAX_SHOT_LIMIT, MEMORIES  # noqa: F401 - MEMORIES re-exported
 
 log = logging.getLogger(__name__)
 
-MEMORIES: tuple[str, ...] = ("A", "B", "C", "D")
-"""Memory letters of a transient recorder, in the order they are read."""
 
 POLARISATION_LETTERS: tuple[str, ...] = ("o", "p", "s", "r", "l")
 """Licel file polarisation letter by Acquis.ini polarisation number 0-4."""
@@ -509,7 +508,7 @@ def _whole_of(allowed: tuple[int, ...]) -> Callable[[str], int | None]:
 
 def _shot_limit(text: str) -> int | None:
     value = _whole(text)
-    return value if value is not None and (value == 0 or 2 <= value <= 65534) else None
+    return value if value is not None and (value == 0 or 2 <= value <= MAX_SHOT_LIMIT) else None
 
 
 def _number_in(
@@ -544,7 +543,7 @@ _FREQ_DIVIDER: _Rule[int] = (
     "must be 0 or a power of two from 1 to 128 (1, 2, 4, 8, 16, 32, 64, 128)",
 )
 _SHOT_LIMIT: _Rule[int] = (
-    _shot_limit, "must be 0 (leave as is) or a whole number from 2 to 65534"
+    _shot_limit, f"must be 0 (leave as is) or a whole number from 2 to {MAX_SHOT_LIMIT}"
 )
 _BINS: _Rule[int] = (_whole_in(2, 16380), "must be a whole number from 2 to 16380")
 _POLARISATION: _Rule[int] = (

@@ -15,6 +15,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from licelpush.headerlimits import MAX_BIN_SHIFT, MAX_TRTYPE_BIN_WIDTH_M
+from licelpush.limits import MAX_RECORDER_ADDRESS
 
 _TOKENS: tuple[tuple[str, int], ...] = (
     ("adc_bits", 3), ("pc_bits", 6), ("fifo_length", 8), ("bin_width_m", 10),
@@ -103,8 +104,9 @@ def parse_recorder_spec(spec: str, default: RecorderHardware = RecorderHardware(
         if match is None:
             raise ValueError(f"recorder {item!r}: expected {RECORDER_SPEC_SYNTAX}")
         address = int(match[1])
-        if not 0 <= address <= 15:
-            raise ValueError(f"recorder {item!r}: address {address} is outside 0..15")
+        if not 0 <= address <= MAX_RECORDER_ADDRESS:
+            raise ValueError(f"recorder {item!r}: address {address} is outside "
+                             f"0..{MAX_RECORDER_ADDRESS}")
         if address in recorders:
             raise ValueError(f"recorder {item!r}: address {address} given twice")
         fields: dict[str, Any] = {"adc_bits": int(match[2]), "pc_bits": int(match[3]),

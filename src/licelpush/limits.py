@@ -6,9 +6,25 @@ check or use these values import them from here.
 
 from __future__ import annotations
 
+MEMORIES: tuple[str, ...] = ("A", "B", "C", "D")
+"""Memory letters of a transient recorder, in the order they are read."""
+PUSH_KINDS: tuple[str, ...] = ("LSW", "MSW", "PHM", "PC")
+"""Raw dataset kinds an MPUSH frame can carry (PROTOCOL.md §3.1)."""
+MAX_RECORDER_ADDRESS = 15
+"""Recorder addresses are 0-15 (PROTOCOL.md §2 ``SELECT``)."""
+MAX_BINS = 32768
+"""Most raw words one dataset request may ask for."""
+SHOT_COUNTER_OFFSET = 2
+"""Shot counts reported by the controller include +2 (two clearing cycles, §2)."""
+MAX_SHOTS = 65535 - SHOT_COUNTER_OFFSET
+"""Most shots per acquisition (assumed: the uint16 shot word must hold shots + 2)."""
+MAX_SHOT_LIMIT = 65534
+"""Largest ``SETMAXSHOTS`` / ``ShotLimit`` / ``LIMIT 64K`` value."""
+MAX_PORT = 65535
+"""Highest TCP port number."""
 DEFAULT_PORT = 2055
 """Command port; the push port is P + 1 and the kill port P + 2 (PROTOCOL.md §1)."""
-MAX_COMMAND_PORT = 65533
+MAX_COMMAND_PORT = MAX_PORT - 2
 """Highest command port P: P + 1 (push) and P + 2 (kill) must be ports too."""
 KILL_PASSWORD = "Administrator"
 """What the vendor client sends with ``KILL SOCKETS`` (PROTOCOL.md §1)."""

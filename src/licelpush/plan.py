@@ -19,19 +19,18 @@ from types import MappingProxyType
 from licelpush.config import MEMORIES, AcquisConfig, RecorderConfig
 from licelpush.errors import PlanError
 from licelpush.hardware import RecorderHardware
+from licelpush.limits import (  # noqa: F401 - MAX_SHOTS, SHOT_COUNTER_OFFSET re-exported
+    MAX_SHOTS,
+    PUSH_KINDS,
+    SHOT_COUNTER_OFFSET,
+)
 from licelpush.wordlayout import FRAME_HEADER_BYTES
-
-SHOT_COUNTER_OFFSET = 2
-"""Shot counts reported by the controller include +2 (two clearing cycles, §2)."""
-MAX_SHOTS = 65535 - SHOT_COUNTER_OFFSET
-"""Assumed: the uint16 shot word must hold shots + 2."""
 
 ANALOGUE_PHM_ABOVE = 32764
 """A 16-bit analogue sum needs its PHM word beyond this many shots (§3.1)."""
 PC_PHM_ABOVE: Mapping[int, int] = MappingProxyType({4: 4096, 6: 1024, 8: 256})
 """Photon counting needs PHM beyond this many shots, by PC bits (§3.1)."""
 
-RAW_KINDS = ("LSW", "MSW", "PHM", "PC")
 
 DEFAULT_SHOTS = 150
 """Shots per acquisition when none are given (the documented workflow's example)."""
@@ -192,7 +191,7 @@ def plan_from_datasets(
     datasets: list[RawDataset] = []
     offset = FRAME_HEADER_BYTES
     for recorder, bins, kind, memory in requested:
-        if kind not in RAW_KINDS:
+        if kind not in PUSH_KINDS:
             raise PlanError(f"TR{recorder} memory {memory}: unknown raw dataset type {kind!r}")
         datasets.append(RawDataset(recorder, memory, kind, bins, offset))
         offset += 2 + 2 * bins

@@ -27,7 +27,7 @@ from types import MappingProxyType
 
 from licelpush import __version__
 from licelpush.hardware import RecorderHardware
-from licelpush.limits import KILL_PASSWORD
+from licelpush.limits import KILL_PASSWORD, MAX_SHOT_LIMIT
 
 DEFAULT_IDN = f"Licel Ethernet Controller (licelpush emulator {__version__})"
 """``*IDN?`` reply unless ``--idn`` is given; it has no ``ColdFireEthernet``, so
@@ -50,7 +50,7 @@ POWER_UP_RANGE = 0
 """Assumed: input range -500 mV at power-up."""
 NOT_INSTALLED_STATUS = "TR not installed"
 """Assumed ``STAT?`` reply for a selected slot without a recorder (§2)."""
-LIMIT_SHOTS: Mapping[str, int] = MappingProxyType({"4K": 4096, "64K": 65534})
+LIMIT_SHOTS: Mapping[str, int] = MappingProxyType({"4K": 4096, "64K": MAX_SHOT_LIMIT})
 """Max shots set by ``LIMIT 4K`` / ``LIMIT 64K`` (assumed)."""
 SHOT_COUNTER_RESET_BY_TRTYPE = True
 """§2: ``TRTYPE?`` also resets the shot counter of the recorder it describes."""

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from licelpush.hardware import RecorderHardware
-from licelpush.limits import command_port_problem
+from licelpush.limits import MAX_PORT, command_port_problem
 from licelpush.plan import MPushPlan
 
 from .assumptions import (
@@ -311,7 +311,7 @@ class EmulatorServer:
                 base = probe.getsockname()[1]
             finally:
                 probe.close()
-            if base + 2 > 65535:
+            if base + 2 > MAX_PORT:
                 continue
             try:
                 self._servers = await self._listen(base)

@@ -35,6 +35,7 @@ import numpy as np
 from licelpush.config import MEMORIES, RANGE_MILLIVOLTS
 from licelpush.encode import FrameEncoder, analogue_limit, pc_limit
 from licelpush.hardware import RecorderHardware
+from licelpush.limits import MAX_SHOTS
 from licelpush.plan import MPushPlan, RawDataset, plan_from_datasets
 
 ADC_NOISE_LSB: Mapping[int, float] = MappingProxyType({12: 0.7, 16: 5.0})
@@ -323,7 +324,7 @@ def data_plan(recorder: int, memory: str, words: int, hardware: RecorderHardware
     them, so the PHM bits are there whatever the shot count.
     """
     kinds = ("LSW", "MSW", "PHM", "PC", "PHM")
-    return plan_from_datasets(max(1, min(shots, 65533)),
+    return plan_from_datasets(max(1, min(shots, MAX_SHOTS)),
                               [(recorder, words, kind, memory) for kind in kinds],
                               {recorder: hardware})
 
