@@ -8,9 +8,14 @@ converters, xarray) read with, and ships wheels for Windows, Linux and macOS.
 
 from __future__ import annotations
 
+import logging
+from pathlib import Path
 from types import ModuleType
+from typing import Any
 
-from licelpush.errors import LicelpushError
+from licelpush.errors import LicelpushError, OutputError
+
+log = logging.getLogger(__name__)
 
 EXTRA_HINT = "pip install 'licelpush[netcdf]'"
 
@@ -23,3 +28,59 @@ def netcdf4() -> ModuleType:
         raise LicelpushError(f"writing netCDF needs the netCDF4 package ({exc}); install the "
                              f"netcdf extra: {EXTRA_HINT}") from None
     return netCDF4
+
+
+class PartFile:
+    """A netCDF file written as ``OUT.part`` and moved to ``OUT`` only when complete,
+    so a failed export leaves no half file. Subclasses fill :attr:`nc` and implement
+    :meth:`finish`; used as a context manager, an exception drops the file."""
+
+    def __init__(self, out: str | Path) -> None:
+        self.out = Path(out)
+        self.part = self.out.with_name(self.out.name + ".part")
+        self.nc: Any = None
+
+    def __enter__(self) -> PartFile:
+        return self
+
+    def __exit__(self, exc_type: object, *rest: object) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.abort()
+
+    def create(self) -> Any:
+        """Open ``OUT.part`` for writing (NETCDF4 format)."""
+        nc4 = netcdf4()
+        try:
+            self.part.parent.mkdir(parents=True, exist_ok=True)
+            self.nc = nc4.Dataset(self.part, "w", format="NETCDF4")
+        except OSError as exc:
+            raise OutputError(f"{self.part}: cannot create: {exc.strerror or exc}") from None
+        return self.nc
+
+    def finish(self) -> None:
+        """Write what is still missing before the file is closed."""
+
+    def close(self) -> None:
+        """Finish the file and move it to its name."""
+        if self.nc is None:
+            raise LicelpushError("no records to export (check the PATHs and --from/--to)")
+        try:
+            self.finish()
+            self.nc.close()
+            self.nc = None
+            self.part.replace(self.out)
+        except OSError as exc:
+            self.abort()
+            raise OutputError(f"{self.out}: cannot write: {exc.strerror or exc}") from None
+
+    def abort(self) -> None:
+        """Drop the unfinished file."""
+        if self.nc is not None:
+            try:
+                self.nc.close()
+            except Exception:  # noqa: BLE001 - the file is dropped anyway
+                log.debug("closing %s failed", self.part, exc_info=True)
+            self.nc = None
+        self.part.unlink(missing_ok=True)

@@ -40,9 +40,9 @@ import numpy as np
 
 from licelpush.channelkey import ChannelKey, Memories, channel_keys
 from licelpush.datafiles import SourceRecord
-from licelpush.errors import LicelpushError, OutputError
+from licelpush.errors import LicelpushError
 from licelpush.licelfile import DatasetHeader
-from licelpush.netcdflib import netcdf4
+from licelpush.netcdflib import PartFile
 from licelpush.sccmap import ChannelMap
 
 log = logging.getLogger(__name__)
@@ -93,7 +93,7 @@ class _Block:
     keys_cache: dict[int, list[int]] = field(default_factory=dict)
 
 
-class SccWriter:
+class SccWriter(PartFile):
     """Streams records into an SCC raw-data file; use :meth:`close` or ``with``."""
 
     def __init__(self, out: Path, channel_map: ChannelMap, measurement_id: str,
@@ -101,8 +101,7 @@ class SccWriter:
         if channel_map.molecular_calc == 0 and atmosphere is None:
             raise LicelpushError("the standard atmosphere (molecular_calc = 0 in the channel "
                                  "map) needs --pressure and --temperature at the station")
-        self.out = Path(out)
-        self.part = self.out.with_name(self.out.name + ".part")
+        super().__init__(out)
         self.map = channel_map
         self.memories = memories
         self.atmosphere = atmosphere
@@ -110,21 +109,11 @@ class SccWriter:
         self.points = 0
         self.bins: list[int] = []
         self.angles: list[float] = []
-        self.nc: Any = None
         self._site = ""
         self._place: tuple[float, float, float] | None = None
         self.main = _Block("Raw_Lidar_Data", "time", "Raw_Data_Start_Time", "Raw_Data_Stop_Time")
         self.dark = _Block("Background_Profile", "time_bck", "Raw_Bck_Start_Time",
                            "Raw_Bck_Stop_Time")
-
-    def __enter__(self) -> SccWriter:
-        return self
-
-    def __exit__(self, exc_type: object, *rest: object) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.abort()
 
     def write_all(self, records: Iterable[SourceRecord], *, dark: bool = False) -> int:
         """Append every record (to the dark series when ``dark``); returns the count."""
@@ -134,16 +123,10 @@ class SccWriter:
         return block.rows
 
     def _open(self, item: SourceRecord, indices: list[int]) -> None:
-        nc4 = netcdf4()
         datasets = item.record.header.datasets
         self.bins = [datasets[i].bins for i in indices]
         self.points = max(self.bins)
-        try:
-            self.part.parent.mkdir(parents=True, exist_ok=True)
-            self.nc = nc4.Dataset(self.part, "w", format="NETCDF4")
-        except OSError as exc:
-            raise OutputError(f"{self.part}: cannot create: {exc.strerror or exc}") from None
-        nc = self.nc
+        nc = self.create()
         for name, size in (("points", self.points), ("channels", len(indices)),
                            ("time", None), ("nb_of_time_scales", 1)):
             nc.createDimension(name, size)
@@ -224,7 +207,8 @@ class SccWriter:
             log.warning("%s record %d: station position %s differs from the first record's "
                         "%s; the file gives the first", item.path, item.index, place, self._place)
 
-    def _finish(self) -> None:
+    def finish(self) -> None:
+        """Write the pointing, atmosphere and global attributes."""
         nc, main, dark = self.nc, self.main, self.dark
         assert main.t0 is not None and main.t1 is not None and self._place is not None
         nc.createDimension("scan_angles", len(self.angles))
@@ -253,26 +237,3 @@ class SccWriter:
                          RawBck_Start_Time_UT=dark.t0.strftime("%H%M%S"),
                          RawBck_Stop_Time_UT=dark.t1.strftime("%H%M%S"))
         nc.setncatts(attrs)
-
-    def close(self) -> None:
-        """Finish the file and move it to its name."""
-        if self.nc is None:
-            raise LicelpushError("no records to export (check the PATHs and --from/--to)")
-        try:
-            self._finish()
-            self.nc.close()
-            self.nc = None
-            self.part.replace(self.out)
-        except OSError as exc:
-            self.abort()
-            raise OutputError(f"{self.out}: cannot write: {exc.strerror or exc}") from None
-
-    def abort(self) -> None:
-        """Drop the unfinished file."""
-        if self.nc is not None:
-            try:
-                self.nc.close()
-            except Exception:  # noqa: BLE001 - the file is dropped anyway
-                log.debug("closing %s failed", self.part, exc_info=True)
-            self.nc = None
-        self.part.unlink(missing_ok=True)
