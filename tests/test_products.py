@@ -241,7 +241,7 @@ def test_cf_netcdf_round_trip(station, tmp_path: Path) -> None:
         assert len(nc.dimensions["range_7.5m"]) == 600
         assert len(nc.dimensions["range_3.75m"]) == 500
         assert nc["range_3.75m"][2] == 7.5
-        assert nc["tr0_A_an_raw"].filters()["zlib"]
+        assert nc["tr0_A_an_raw"].filters()["blosc"]
         for t, record in enumerate(recs):
             h = record.header
             epoch = datetime(1970, 1, 1)

@@ -18,6 +18,10 @@ from licelpush.errors import LicelpushError, OutputError
 log = logging.getLogger(__name__)
 
 EXTRA_HINT = "pip install 'licelpush[netcdf]'"
+CHUNK_CACHE_BYTES = 1 << 20
+"""HDF5 chunk cache per variable while a product is written. The writers write whole
+chunks, which need no cache; the library's default (64 MiB per variable) would hold
+compressed-away chunks in memory until the file is closed."""
 
 
 def netcdf4() -> ModuleType:
@@ -39,6 +43,7 @@ class PartFile:
         self.out = Path(out)
         self.part = self.out.with_name(self.out.name + ".part")
         self.nc: Any = None
+        self._saved_cache: tuple[int, int, float] | None = None
 
     def __enter__(self) -> PartFile:
         return self
@@ -52,12 +57,22 @@ class PartFile:
     def create(self) -> Any:
         """Open ``OUT.part`` for writing (NETCDF4 format)."""
         nc4 = netcdf4()
+        # the cache size is a library setting taken by each variable as it is created;
+        # it is put back when the file is closed
+        self._saved_cache = nc4.get_chunk_cache()
+        nc4.set_chunk_cache(CHUNK_CACHE_BYTES)
         try:
             self.part.parent.mkdir(parents=True, exist_ok=True)
             self.nc = nc4.Dataset(self.part, "w", format="NETCDF4")
         except OSError as exc:
+            self._restore_cache()
             raise OutputError(f"{self.part}: cannot create: {exc.strerror or exc}") from None
         return self.nc
+
+    def _restore_cache(self) -> None:
+        if self._saved_cache is not None:
+            netcdf4().set_chunk_cache(*self._saved_cache)
+            self._saved_cache = None
 
     def finish(self) -> None:
         """Write what is still missing before the file is closed."""
@@ -70,6 +85,7 @@ class PartFile:
             self.finish()
             self.nc.close()
             self.nc = None
+            self._restore_cache()
             self.part.replace(self.out)
         except OSError as exc:
             self.abort()
@@ -83,4 +99,5 @@ class PartFile:
             except Exception:  # noqa: BLE001 - the file is dropped anyway
                 log.debug("closing %s failed", self.part, exc_info=True)
             self.nc = None
+        self._restore_cache()
         self.part.unlink(missing_ok=True)

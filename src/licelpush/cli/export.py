@@ -66,6 +66,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "fewer bins are padded with the fill value (masked).",
     )
     _common_arguments(nc)
+    nc.add_argument("--compression", choices=("blosc_lz4", "zstd", "zlib"), default="blosc_lz4",
+                    help="blosc_lz4 (default, fastest) and zstd are read by netCDF-C >= 4.9 "
+                    "with its filter plugins (included in the netCDF4 and xarray wheels); "
+                    "zlib is slower but read by every netCDF-4 reader")
     nc.set_defaults(run=run_netcdf)
     scc = sub.add_parser(
         "scc", parents=[common], help="SCC raw-data netCDF for the Single Calculus Chain",
@@ -139,7 +143,7 @@ def run_netcdf(args: argparse.Namespace) -> int:
     from licelpush.cfnetcdf import CfWriter
 
     stream = _stream(args, args.paths)
-    with CfWriter(args.output, _memories(args)) as writer:
+    with CfWriter(args.output, _memories(args), args.compression) as writer:
         rows = writer.write_all(stream)
     print(f"{args.output}: {rows} record(s), {len(writer.channels)} channel(s)")
     return stream.status
