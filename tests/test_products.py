@@ -21,6 +21,7 @@ from licelpush.datafiles import RecordStream, find_licel_files
 from licelpush.errors import EXIT_DAMAGED_FILE, EXIT_USAGE
 from licelpush.filewriter import RecordWriter
 from licelpush.licelfile import Record, read_records
+from licelpush.physical import dataset_signal
 from licelpush.sccmap import load_channel_map, parse_channel_map
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -240,7 +241,7 @@ def test_cf_netcdf_round_trip(station, tmp_path: Path) -> None:
         assert len(nc.dimensions["time"]) == len(recs)
         assert len(nc.dimensions["range_7.5m"]) == 600
         assert len(nc.dimensions["range_3.75m"]) == 500
-        assert nc["range_3.75m"][2] == 7.5
+        assert nc["range_3.75m"][2] == 2.5 * 3.75  # centre of bin 2
         assert nc["tr0_A_an_raw"].filters()["blosc"]
         for t, record in enumerate(recs):
             h = record.header
@@ -252,6 +253,9 @@ def test_cf_netcdf_round_trip(station, tmp_path: Path) -> None:
                 np.testing.assert_array_equal(raw[:ds.bins], values)
                 assert np.ma.getmaskarray(raw)[ds.bins:].all()
                 assert nc[f"{key.name}_shots"][t] == ds.shots
+                want, unit = dataset_signal(ds, values)
+                np.testing.assert_allclose(nc[key.name][t][:ds.bins], want, rtol=1e-6)
+                assert nc[key.name].units == unit
         var = nc["tr0_B_an"]
         assert (var.wavelength_nm, var.memory, var.recorder, var.adc_bits) == (1064, "B", 0, 16)
         assert var.input_range_mV == 20.0 and var.units == "mV"

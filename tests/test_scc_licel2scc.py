@@ -11,7 +11,14 @@ README "Data products":
   ``RawData_Stop_Time_UT``, ``RawBck_Stop_Time_UT``): licel2scc derives them
   from the spacing of the start times, licelpush takes the stop times in the
   Licel headers;
-- licelpush also writes the ``Location`` attribute (the site of the files).
+- licelpush also writes the ``Location`` attribute (the site of the files);
+- channel order: licelpush follows the channel map, licel2scc the order of a
+  Python set (it changes from run to run); channels are matched by
+  ``channel_ID``;
+- analogue values: both write the mean signal per shot in mV, licel2scc
+  dividing by 2**bits - 1 where licelpush (licelpush.physical, PROTOCOL.md
+  §4) divides by 2**bits: licel2scc's are larger by 2**bits / (2**bits - 1).
+  Photon counts are equal.
 """
 
 from __future__ import annotations
@@ -112,12 +119,22 @@ def test_same_global_attributes_except_stop_times(both) -> None:
 
 
 def test_same_values_except_stop_times(both) -> None:
-    theirs, ours, _ = both
+    theirs, ours, data = both
+    (analogue, _) = read_records(next(data.glob("b*")))[0].header.datasets
+    bits = analogue.adc_bits
     with netCDF4.Dataset(theirs) as a, netCDF4.Dataset(ours) as b:
+        ids = list(b["channel_ID"][:])
+        assert ids == [1001, 1002]  # the map's order: analogue, then photon counting
+        order = [ids.index(i) for i in a["channel_ID"][:]]  # ours in their order
         for name in a.variables:
             if name in STOP_TIMES:
                 continue
             x, y = a[name][...], b[name][...]
+            if "channels" in b[name].dimensions:
+                y = np.ma.take(y, order, axis=b[name].dimensions.index("channels"))
+            if name in ("Raw_Lidar_Data", "Background_Profile"):
+                analogue_index = order.index(0)
+                y[:, analogue_index, :] *= 2**bits / (2**bits - 1)
             if x.dtype.kind == "f":
                 np.testing.assert_allclose(np.ma.filled(y, np.nan), np.ma.filled(x, np.nan),
                                            rtol=1e-12, atol=0, err_msg=name)

@@ -5,20 +5,22 @@ are given (:class:`licelpush.datafiles.RecordStream`). Layout:
 
 - ``time`` (unlimited): record start, ``seconds since 1970-01-01 00:00:00``
   (UTC), with ``time_bnds`` = (start, stop) from the Licel headers;
-- one range axis per bin width, ``range_<width>m`` (e.g. ``range_7.5m``,
-  coordinate in m: bin ``i`` starts at ``i × width``, bin 0 first, bin shift
-  not applied). Its length is the most bins of a channel with that width;
-  channels with fewer bins are padded with the fill value, which reads as
-  masked (xarray: NaN);
+- one range axis per bin width, ``range_<width>m`` (e.g. ``range_7.5m``),
+  coordinate in m: the centre of bin ``i``, ``(i + 1/2) × width``, bin 0
+  first (an analogue channel's bin shift, an attribute, is not applied). Its
+  length is the most bins of a channel with that width; channels with fewer
+  bins are padded with the fill value, which reads as masked (xarray: NaN);
 - per channel (named ``tr<recorder>_<memory>_<an|pc>``, e.g. ``tr0_A_an``):
   ``<ch>_raw`` (time, range) int32, the raw sums exactly as in the Licel file;
   ``<ch>`` (time, range) float32, the physical value (analogue mV, photon
   counting MHz, :mod:`licelpush.physical`); ``<ch>_shots`` (time);
   ``<ch>_clipped_bins`` (time, from the acquisition journal; fill where no
-  journal names the record). The channel's wavelength, polarisation,
-  detection mode, recorder, memory, device id, laser, PMT voltage, input
-  range or discriminator, bin width, bin shift and ADC bits are attributes of
-  both data variables (those of the first record; a later change is logged);
+  journal names the record); ``<ch>_full_scale_bins`` (time, analogue bins at
+  full scale in every shot, from the data). The channel's wavelength,
+  polarisation, detection mode, recorder, memory, device id, laser, PMT
+  voltage, input range or discriminator, bin width, bin shift and ADC bits
+  are attributes of both data variables (those of the first record; a later
+  change is logged);
 - station: ``latitude``, ``longitude``, ``altitude`` (first record),
   ``zenith_angle`` and ``azimuth_angle`` per record;
 - trace to the frame: ``source_file``, ``source_record``, and from the
@@ -49,6 +51,7 @@ from licelpush.datafiles import SourceRecord
 from licelpush.errors import LicelpushError
 from licelpush.licelfile import DatasetHeader
 from licelpush.netcdflib import PartFile
+from licelpush.physical import dataset_signal, range_axis, saturated_bins
 
 log = logging.getLogger(__name__)
 
@@ -69,11 +72,6 @@ _EPOCH = datetime(1970, 1, 1)
 _INT_FILL = -2147483647
 _POLARISATIONS = {"o": "none", "p": "parallel", "s": "crossed", "r": "right circular",
                   "l": "left circular"}
-
-
-def physical_values(ds: DatasetHeader, raw: np.ndarray) -> np.ndarray:
-    """Physical value of one profile (analogue mV, photon counting MHz)."""
-    return np.asarray(raw, dtype=np.float64)  # physical module, pending
 
 
 def range_dim(width_m: float) -> str:
@@ -108,6 +106,7 @@ class _Channel:
     phys: np.ndarray
     shots: np.ndarray
     clipped: np.ndarray
+    full_scale: np.ndarray
     changed: bool = False
 
 
@@ -198,10 +197,10 @@ class CfWriter(PartFile):
         if dim not in nc.dimensions:
             nc.createDimension(dim, ds.bins)
             axis = nc.createVariable(dim, "f8", (dim,))
-            axis.setncatts({"long_name": "range of the start of the bin", "units": "m",
-                            "axis": "Z", "comment": "bin i starts at i x bin width; bin "
-                            "shift not applied"})
-            axis[:] = np.arange(ds.bins) * ds.bin_width_m
+            axis.setncatts({"long_name": "range of the centre of the bin", "units": "m",
+                            "comment": "bin i is centred at (i + 1/2) x bin width; an analogue "
+                            "channel's range is this minus its bin_shift x bin width"})
+            axis[:] = range_axis(ds.bins, ds.bin_width_m)
         length = len(nc.dimensions[dim])
         if ds.bins > length:
             raise LicelpushError(f"{key.label}: {ds.bins} bins, more than the {length} of the "
@@ -216,15 +215,18 @@ class CfWriter(PartFile):
         phys = nc.createVariable(key.name, "f4", ("time", dim), fill_value=np.float32(np.nan),
                                  chunksizes=chunks, **self.compression)
         phys.setncatts({**meta, "long_name": f"{key.label}: mean signal per shot",
-                        "units": "mV" if ds.analogue else "MHz"})
+                        "units": dataset_signal(ds, np.zeros(1, np.int32))[1]})
         for suffix, long_name in (("shots", "laser shots summed"),
-                                  ("clipped_bins", "bins flagged as clipped (journal)")):
+                                  ("clipped_bins", "bins flagged as clipped (journal)"),
+                                  ("full_scale_bins", "analogue bins at full scale in every "
+                                   "shot (from the data)")):
             nc.createVariable(f"{key.name}_{suffix}", "i4", ("time",),
                               fill_value=_INT_FILL).setncatts({"long_name": long_name})
         channel = _Channel(key, dim, length, meta,
                            np.full((BLOCK, length), _INT_FILL, np.int32),
                            np.full((BLOCK, length), np.nan, np.float32),
-                           np.full(BLOCK, _INT_FILL, np.int32), np.full(BLOCK, _INT_FILL, np.int32))
+                           np.full(BLOCK, _INT_FILL, np.int32), np.full(BLOCK, _INT_FILL, np.int32),
+                           np.full(BLOCK, _INT_FILL, np.int32))
         self.channels[key] = channel
         return channel
 
@@ -251,7 +253,10 @@ class CfWriter(PartFile):
             channel = self.channels.get(key) or self._add_channel(key, ds)
             self._check_meta(channel, ds, item)
             channel.raw[row, :ds.bins] = data[i]
-            channel.phys[row, :ds.bins] = physical_values(ds, data[i])
+            channel.phys[row, :ds.bins] = dataset_signal(ds, data[i])[0]
+            if ds.analogue:
+                channel.full_scale[row] = np.count_nonzero(
+                    saturated_bins(data[i], ds.shots, ds.adc_bits))
             channel.shots[row] = ds.shots
             if item.trace.run is not None:
                 channel.clipped[row] = clipped[i] if clipped and i < len(clipped) else 0
@@ -303,8 +308,9 @@ class CfWriter(PartFile):
             nc[ch.key.name][rows, :] = ch.phys[:n]
             nc[f"{ch.key.name}_shots"][rows] = ch.shots[:n]
             nc[f"{ch.key.name}_clipped_bins"][rows] = ch.clipped[:n]
+            nc[f"{ch.key.name}_full_scale_bins"][rows] = ch.full_scale[:n]
             for buf, fill in ((ch.raw, _INT_FILL), (ch.phys, np.nan), (ch.shots, _INT_FILL),
-                              (ch.clipped, _INT_FILL)):
+                              (ch.clipped, _INT_FILL), (ch.full_scale, _INT_FILL)):
                 buf[:n] = fill
         self.rows += n
         self._block = _Rows()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from licelpush.config import AcquisConfig
 from licelpush.licelfile import DatasetHeader
+from licelpush.physical import recorder_of
 
 ALL_MEMORIES = "ABCD"
 
@@ -43,17 +44,6 @@ class ChannelKey:
         return f"TR{self.recorder} memory {self.memory} {'analogue' if self.analogue else 'PC'}"
 
 
-def recorder_of(ds: DatasetHeader) -> int | None:
-    """The recorder address in a ``BTn``/``BCn`` device id, or None for other ids."""
-    ident = ds.device_id
-    if len(ident) < 3 or ident[:2] not in ("BT", "BC"):
-        return None
-    try:
-        return int(ident[2:], 16)
-    except ValueError:
-        return None
-
-
 def memories_of(config: AcquisConfig) -> dict[tuple[int, bool], tuple[str, ...]]:
     """Enabled memories per (recorder, analogue) of a configuration."""
     out: dict[tuple[int, bool], tuple[str, ...]] = {}
@@ -72,7 +62,7 @@ def channel_keys(datasets: Sequence[DatasetHeader],
     seen: dict[tuple[int, bool], int] = {}
     keys: list[ChannelKey | None] = []
     for ds in datasets:
-        recorder = recorder_of(ds)
+        recorder = recorder_of(ds.device_id)
         if recorder is None:
             keys.append(None)
             continue

@@ -18,8 +18,9 @@ atmosphere ``Pressure_at_Lidar_Station`` (hPa) and
 ``Raw_Bck_Start_Time``/``Raw_Bck_Stop_Time`` from dark measurements.
 
 Values: ``Raw_Lidar_Data`` and ``Background_Profile`` hold for analogue
-channels the mean signal per shot in mV and for photon-counting channels the
-summed counts of the profile (what the SCC expects with ``Laser_Shots``);
+channels the mean signal per shot in mV (:func:`licelpush.physical.analogue_millivolts`)
+and for photon-counting channels the summed counts of the profile (what the
+SCC expects with ``Laser_Shots``);
 shorter channels are padded with the fill value. All channels of a record
 share one time scale. Times are the header times of the Licel files (UTC).
 Records stream into the file; it is written as ``OUT.part`` and renamed when
@@ -43,6 +44,7 @@ from licelpush.datafiles import SourceRecord
 from licelpush.errors import LicelpushError
 from licelpush.licelfile import DatasetHeader
 from licelpush.netcdflib import PartFile
+from licelpush.physical import analogue_millivolts
 from licelpush.sccmap import ChannelMap
 
 log = logging.getLogger(__name__)
@@ -76,7 +78,9 @@ class Atmosphere:
 
 def scc_values(ds: DatasetHeader, raw: np.ndarray) -> np.ndarray:
     """One profile as the SCC takes it: analogue mean per shot in mV, photon counts summed."""
-    return np.asarray(raw, dtype=np.float64)  # analogue mV: physical module, pending
+    if ds.analogue:
+        return analogue_millivolts(raw, ds.shots, ds.input_range_mv, ds.adc_bits)
+    return np.asarray(raw, dtype=np.float64)
 
 
 @dataclass
