@@ -299,18 +299,18 @@ def test_missing_netcdf_library_names_the_extra(tmp_path: Path, capsys, monkeypa
 
 
 def test_cf_writer_memory_does_not_grow_with_the_number_of_records(tmp_path: Path) -> None:
-    """Python-side peak memory of 4 blocks and of 12 blocks of records is about the same:
+    """Python-side peak memory of 4 blocks and of 24 blocks of records is about the same:
     records are streamed, not collected."""
     ds = [analogue(0, 532, bins=4000), photon(0, 532, bins=4000)]
     one = write_day(tmp_path / "data", records(1, datasets=ds))[0]
     peaks = []
-    for count in (4 * 64, 12 * 64):
+    for count in (4 * 64, 24 * 64):
         stream = RecordStream([one] * count)
         tracemalloc.start()
         with CfWriter(tmp_path / f"{count}.nc") as writer:
             writer.write_all(stream)
         peaks.append(tracemalloc.get_traced_memory()[1])
         tracemalloc.stop()
-    data_bytes = 12 * 64 * 2 * 4000 * 4
+    data_bytes = 24 * 64 * 2 * 4000 * 4
     assert peaks[1] < 1.5 * peaks[0] + 1_000_000, peaks
     assert peaks[1] < data_bytes / 4, (peaks, data_bytes)

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -136,6 +137,10 @@ class CfWriter(PartFile):
         self.compression = COMPRESSIONS[compression]
         self.memories = memories
         self.channels: dict[ChannelKey, _Channel] = {}
+        # one block is written (and compressed by the library, outside the GIL) while
+        # the next is read and converted; the file is only touched by one thread at a time
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cfnetcdf")
+        self._pending: Future[None] | None = None
         self.rows = 0
         self._block = _Rows()
         self._keys: tuple[tuple[DatasetHeader, ...] | None, list[ChannelKey | None]] = (None, [])
@@ -193,6 +198,7 @@ class CfWriter(PartFile):
             nc.createVariable(name, kind, ("time",), **fill).setncatts(attrs)
 
     def _add_channel(self, key: ChannelKey, ds: DatasetHeader) -> _Channel:
+        self._wait()
         nc, dim = self.nc, range_dim(ds.bin_width_m)
         if dim not in nc.dimensions:
             nc.createDimension(dim, ds.bins)
@@ -289,33 +295,58 @@ class CfWriter(PartFile):
         b.crcs.append(_INT_FILL if trace.crc32 is None else trace.crc32)
 
     def _flush(self) -> None:
-        b, nc = self._block, self.nc
+        """Hand the buffered block to the writer thread (after the previous block is
+        written) and clear the buffers for the next one."""
+        b = self._block
         n = len(b.time)
         if n == 0:
             return
         rows = slice(self.rows, self.rows + n)
         times = np.asarray(b.time)
-        nc["time"][rows] = times[:, 0]
-        nc["time_bnds"][rows, :] = times
-        for name, values in (("zenith_angle", b.zenith), ("azimuth_angle", b.azimuth),
-                             ("source_record", b.records), ("connection", b.connections),
-                             ("crc32", b.crcs)):
-            nc[name][rows] = np.asarray(values)
-        for name, texts in (("source_file", b.files), ("run", b.runs)):
-            nc[name][rows] = np.asarray(texts, dtype=object)
+        writes: list[tuple[str, Any, np.ndarray]] = [
+            ("time", rows, times[:, 0]), ("time_bnds", rows, times)]
+        writes += [(name, rows, np.asarray(values)) for name, values in (
+            ("zenith_angle", b.zenith), ("azimuth_angle", b.azimuth),
+            ("source_record", b.records), ("connection", b.connections), ("crc32", b.crcs))]
+        writes += [(name, rows, np.asarray(texts, dtype=object))
+                   for name, texts in (("source_file", b.files), ("run", b.runs))]
         for ch in self.channels.values():
-            nc[f"{ch.key.name}_raw"][rows, :] = ch.raw[:n]
-            nc[ch.key.name][rows, :] = ch.phys[:n]
-            nc[f"{ch.key.name}_shots"][rows] = ch.shots[:n]
-            nc[f"{ch.key.name}_clipped_bins"][rows] = ch.clipped[:n]
-            nc[f"{ch.key.name}_full_scale_bins"][rows] = ch.full_scale[:n]
-            for buf, fill in ((ch.raw, _INT_FILL), (ch.phys, np.nan), (ch.shots, _INT_FILL),
-                              (ch.clipped, _INT_FILL), (ch.full_scale, _INT_FILL)):
+            name = ch.key.name
+            for var, buf, fill in ((f"{name}_raw", ch.raw, _INT_FILL), (name, ch.phys, np.nan),
+                                   (f"{name}_shots", ch.shots, _INT_FILL),
+                                   (f"{name}_clipped_bins", ch.clipped, _INT_FILL),
+                                   (f"{name}_full_scale_bins", ch.full_scale, _INT_FILL)):
+                writes.append((var, rows, buf[:n].copy()))
                 buf[:n] = fill
+        self._wait()
+        self._pending = self._executor.submit(self._write, writes)
         self.rows += n
         self._block = _Rows()
+
+    def _write(self, writes: list[tuple[str, Any, np.ndarray]]) -> None:
+        """Write one block (in the writer thread; the library compresses there)."""
+        nc = self.nc
+        for name, index, values in writes:
+            nc[name][index] = values
+
+    def _wait(self) -> None:
+        """Wait until the block in flight is written (its error is raised here)."""
+        pending, self._pending = self._pending, None
+        if pending is not None:
+            pending.result()
 
     def finish(self) -> None:
         """Write the last, partly filled block and the list of channels."""
         self._flush()
+        self._wait()
+        self._executor.shutdown()
         self.nc.setncattr("channels", " ".join(k.name for k in self.channels))
+
+    def abort(self) -> None:
+        """Stop the writer thread, then drop the unfinished file."""
+        try:
+            self._wait()
+        except Exception:  # noqa: BLE001 - the file is dropped; the first error is reported
+            log.debug("writing %s failed", self.part, exc_info=True)
+        self._executor.shutdown()
+        super().abort()
