@@ -314,3 +314,23 @@ def test_cf_writer_memory_does_not_grow_with_the_number_of_records(tmp_path: Pat
     data_bytes = 24 * 64 * 2 * 4000 * 4
     assert peaks[1] < 1.5 * peaks[0] + 1_000_000, peaks
     assert peaks[1] < data_bytes / 4, (peaks, data_bytes)
+
+
+def test_incompressible_data_falls_back_to_zstd(tmp_path: Path, capsys) -> None:
+    """The blosc filter refuses chunks it cannot compress: auto writes again with zstd,
+    an explicit blosc_lz4 is an output error naming the way out."""
+    rng = np.random.default_rng(9)
+    noise = [Record(r.header, tuple(rng.integers(-2**31, 2**31 - 1, ds.bins, dtype=np.int64)
+                                    .astype(np.int32) for ds in r.header.datasets))
+             for r in records(64)]
+    write_day(tmp_path / "data", noise)
+    target = tmp_path / "x.nc"
+    assert export("netcdf", str(tmp_path / "data"), "-o", str(target)) == 0
+    assert "zstd compression" in capsys.readouterr().out
+    with netCDF4.Dataset(target) as nc:
+        assert nc["tr0_A_an_raw"].filters()["zstd"]
+        np.testing.assert_array_equal(nc["tr0_A_an_raw"][1], noise[1].data[0])
+    assert export("netcdf", str(tmp_path / "data"), "-o", str(tmp_path / "y.nc"),
+                  "--compression", "blosc_lz4") == 5
+    assert "--compression zstd" in capsys.readouterr().err
+    assert not (tmp_path / "y.nc").exists() and not (tmp_path / "y.nc.part").exists()

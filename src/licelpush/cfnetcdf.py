@@ -49,7 +49,7 @@ import numpy as np
 from licelpush import __version__
 from licelpush.channelkey import ChannelKey, Memories, channel_keys
 from licelpush.datafiles import SourceRecord
-from licelpush.errors import LicelpushError
+from licelpush.errors import LicelpushError, OutputError
 from licelpush.licelfile import DatasetHeader
 from licelpush.netcdflib import PartFile
 from licelpush.physical import dataset_signal, range_axis, saturated_bins
@@ -63,12 +63,17 @@ COMPRESSIONS: dict[str, dict[str, Any]] = {
     "zstd": {"compression": "zstd", "complevel": 1, "shuffle": True},
     "zlib": {"compression": "zlib", "complevel": 1, "shuffle": True},
 }
-"""Compressions of the data variables. ``blosc_lz4`` (default) and ``zstd`` are read by
-netCDF-C >= 4.9 with its filter plugins, which the netCDF4 wheels (and so xarray)
-include; on a loaded two-core machine with lidar profiles ``blosc_lz4`` streamed about
-160 MB/s of Licel input into a file of 0.9 x the input size, ``zstd`` 80 MB/s (1.2 x,
-raw and physical values together), ``zlib`` (DEFLATE, read by every netCDF-4 reader)
-28 MB/s (0.75 x)."""
+"""Compressions of the data variables. ``blosc_lz4`` and ``zstd`` are read by netCDF-C
+>= 4.9 with its filter plugins, which the netCDF4 wheels (and so xarray) include; with
+lidar profiles on a two-core machine ``blosc_lz4`` took about half the CPU time of
+``zstd`` (output 0.9 x and 1.2 x the input, raw and physical values together) and
+``zlib`` (DEFLATE, read by every netCDF-4 reader) five times more. The blosc filter
+fails on a chunk it cannot compress (e.g. noise over the full int32 range):
+:class:`CompressionError`."""
+
+
+class CompressionError(OutputError):
+    """The netCDF library could not write a block with the chosen compression."""
 _EPOCH = datetime(1970, 1, 1)
 _INT_FILL = -2147483647
 _POLARISATIONS = {"o": "none", "p": "parallel", "s": "crossed", "r": "right circular",
@@ -332,8 +337,18 @@ class CfWriter(PartFile):
     def _wait(self) -> None:
         """Wait until the block in flight is written (its error is raised here)."""
         pending, self._pending = self._pending, None
-        if pending is not None:
+        if pending is None:
+            return
+        try:
             pending.result()
+        except RuntimeError as exc:  # netCDF4 reports HDF5 filter failures so
+            raise self.library_error(exc) from None
+
+    def library_error(self, exc: RuntimeError) -> OutputError:
+        """A failed write: with a blosc filter, most likely data it cannot compress."""
+        return CompressionError(
+            f"{self.out}: writing with {self.compression['compression']} compression failed "
+            f"({exc}); try --compression zstd")
 
     def finish(self) -> None:
         """Write the last, partly filled block and the list of channels."""

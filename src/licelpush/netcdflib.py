@@ -90,6 +90,13 @@ class PartFile:
         except OSError as exc:
             self.abort()
             raise OutputError(f"{self.out}: cannot write: {exc.strerror or exc}") from None
+        except RuntimeError as exc:  # netCDF4 reports library (HDF5) failures so
+            self.abort()
+            raise self.library_error(exc) from None
+
+    def library_error(self, exc: RuntimeError) -> OutputError:
+        """The error to report when the netCDF library fails to write."""
+        return OutputError(f"{self.out}: the netCDF library could not write: {exc}")
 
     def abort(self) -> None:
         """Drop the unfinished file."""

@@ -13,12 +13,14 @@ exported), 5 the output cannot be written.
 from __future__ import annotations
 
 import argparse
+import logging
 from datetime import datetime, timezone
 from typing import Any
 
 from licelpush.errors import LicelpushError
 
 NAME = "export"
+log = logging.getLogger(__name__)
 
 
 def iso_time(text: str) -> datetime:
@@ -66,10 +68,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "fewer bins are padded with the fill value (masked).",
     )
     _common_arguments(nc)
-    nc.add_argument("--compression", choices=("blosc_lz4", "zstd", "zlib"), default="blosc_lz4",
-                    help="blosc_lz4 (default, fastest) and zstd are read by netCDF-C >= 4.9 "
-                    "with its filter plugins (included in the netCDF4 and xarray wheels); "
-                    "zlib is slower but read by every netCDF-4 reader")
+    nc.add_argument("--compression", choices=("auto", "blosc_lz4", "zstd", "zlib"),
+                    default="auto",
+                    help="blosc_lz4 (fastest) and zstd are read by netCDF-C >= 4.9 with its "
+                    "filter plugins (included in the netCDF4 and xarray wheels); zlib is "
+                    "several times slower but read by every netCDF-4 reader; auto (default): "
+                    "blosc_lz4, and zstd if blosc cannot compress the data")
     nc.set_defaults(run=run_netcdf)
     scc = sub.add_parser(
         "scc", parents=[common], help="SCC raw-data netCDF for the Single Calculus Chain",
@@ -140,10 +144,22 @@ def run_scc(args: argparse.Namespace) -> int:
 
 def run_netcdf(args: argparse.Namespace) -> int:
     """Write the CF netCDF file; returns the exit status."""
-    from licelpush.cfnetcdf import CfWriter
+    from licelpush.cfnetcdf import CfWriter, CompressionError
 
-    stream = _stream(args, args.paths)
-    with CfWriter(args.output, _memories(args), args.compression) as writer:
-        rows = writer.write_all(stream)
-    print(f"{args.output}: {rows} record(s), {len(writer.channels)} channel(s)")
+    memories = _memories(args)
+    auto = args.compression == "auto"
+    compression = "blosc_lz4" if auto else args.compression
+    while True:
+        stream = _stream(args, args.paths)
+        try:
+            with CfWriter(args.output, memories, compression) as writer:
+                rows = writer.write_all(stream)
+            break
+        except CompressionError as exc:
+            if not auto or compression == "zstd":
+                raise
+            log.warning("%s; writing again with zstd", exc.message)
+            compression = "zstd"
+    print(f"{args.output}: {rows} record(s), {len(writer.channels)} channel(s), "
+          f"{compression} compression")
     return stream.status
