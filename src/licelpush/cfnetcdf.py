@@ -103,16 +103,38 @@ def channel_attributes(key: ChannelKey, ds: DatasetHeader) -> dict[str, Any]:
 
 
 @dataclass
-class _Channel:
-    key: ChannelKey
-    dim: str
-    length: int
-    meta: dict[str, Any]
+class _Buffers:
+    """One block of a channel's values, filled record by record."""
+
     raw: np.ndarray
     phys: np.ndarray
     shots: np.ndarray
     clipped: np.ndarray
     full_scale: np.ndarray
+
+    @classmethod
+    def empty(cls, length: int) -> _Buffers:
+        return cls(np.full((BLOCK, length), _INT_FILL, np.int32),
+                   np.full((BLOCK, length), np.nan, np.float32),
+                   *(np.full(BLOCK, _INT_FILL, np.int32) for _ in range(3)))
+
+    def clear(self, n: int) -> None:
+        """Back to the fill value in the first ``n`` rows."""
+        for buf in (self.raw, self.shots, self.clipped, self.full_scale):
+            buf[:n] = _INT_FILL
+        self.phys[:n] = np.nan
+
+
+@dataclass
+class _Channel:
+    key: ChannelKey
+    dim: str
+    length: int
+    meta: dict[str, Any]
+    buf: _Buffers
+    """The block being filled."""
+    spare: _Buffers
+    """The block being written by the writer thread (or free)."""
     changed: bool = False
 
 
@@ -233,11 +255,8 @@ class CfWriter(PartFile):
                                    "shot (from the data)")):
             nc.createVariable(f"{key.name}_{suffix}", "i4", ("time",),
                               fill_value=_INT_FILL).setncatts({"long_name": long_name})
-        channel = _Channel(key, dim, length, meta,
-                           np.full((BLOCK, length), _INT_FILL, np.int32),
-                           np.full((BLOCK, length), np.nan, np.float32),
-                           np.full(BLOCK, _INT_FILL, np.int32), np.full(BLOCK, _INT_FILL, np.int32),
-                           np.full(BLOCK, _INT_FILL, np.int32))
+        channel = _Channel(key, dim, length, meta, _Buffers.empty(length),
+                           _Buffers.empty(length))
         self.channels[key] = channel
         return channel
 
@@ -263,14 +282,15 @@ class CfWriter(PartFile):
             ds = header.datasets[i]
             channel = self.channels.get(key) or self._add_channel(key, ds)
             self._check_meta(channel, ds, item)
-            channel.raw[row, :ds.bins] = data[i]
-            channel.phys[row, :ds.bins] = dataset_signal(ds, data[i])[0]
+            buf = channel.buf
+            buf.raw[row, :ds.bins] = data[i]
+            buf.phys[row, :ds.bins] = dataset_signal(ds, data[i])[0]
             if ds.analogue:
-                channel.full_scale[row] = np.count_nonzero(
+                buf.full_scale[row] = np.count_nonzero(
                     saturated_bins(data[i], ds.shots, ds.adc_bits))
-            channel.shots[row] = ds.shots
+            buf.shots[row] = ds.shots
             if item.trace.run is not None:
-                channel.clipped[row] = clipped[i] if clipped and i < len(clipped) else 0
+                buf.clipped[row] = clipped[i] if clipped and i < len(clipped) else 0
         self._note_record(item)
         if len(self._block.time) == BLOCK:
             self._flush()
@@ -301,7 +321,7 @@ class CfWriter(PartFile):
 
     def _flush(self) -> None:
         """Hand the buffered block to the writer thread (after the previous block is
-        written) and clear the buffers for the next one."""
+        written) and fill the other set of buffers next."""
         b = self._block
         n = len(b.time)
         if n == 0:
@@ -316,15 +336,16 @@ class CfWriter(PartFile):
         writes += [(name, rows, np.asarray(texts, dtype=object))
                    for name, texts in (("source_file", b.files), ("run", b.runs))]
         for ch in self.channels.values():
-            name = ch.key.name
-            for var, buf, fill in ((f"{name}_raw", ch.raw, _INT_FILL), (name, ch.phys, np.nan),
-                                   (f"{name}_shots", ch.shots, _INT_FILL),
-                                   (f"{name}_clipped_bins", ch.clipped, _INT_FILL),
-                                   (f"{name}_full_scale_bins", ch.full_scale, _INT_FILL)):
-                writes.append((var, rows, buf[:n].copy()))
-                buf[:n] = fill
-        self._wait()
+            name, buf = ch.key.name, ch.buf
+            writes += [(f"{name}_raw", rows, buf.raw[:n]), (name, rows, buf.phys[:n]),
+                       (f"{name}_shots", rows, buf.shots[:n]),
+                       (f"{name}_clipped_bins", rows, buf.clipped[:n]),
+                       (f"{name}_full_scale_bins", rows, buf.full_scale[:n])]
+        self._wait()  # the previous block is written: the spare buffers are free
         self._pending = self._executor.submit(self._write, writes)
+        for ch in self.channels.values():
+            ch.buf, ch.spare = ch.spare, ch.buf
+            ch.buf.clear(BLOCK)
         self.rows += n
         self._block = _Rows()
 
