@@ -116,7 +116,8 @@ def _row(result: dict) -> tuple[str, str, str, str, str]:
     elif kind == "export_netcdf":
         text = (f"{_fmt_rate(result['bytes_per_s'], 'B/s')} of Licel input "
                 f"({result['files']} files, {result['input_bytes'] / 1e6:.0f} MB in "
-                f"{result['seconds']:.1f} s), peak RSS {result['max_rss_bytes'] / 1e6:.0f} MB")
+                f"{result['seconds']:.1f} s; {_fmt_rate(result['bytes_per_cpu_s'], 'B')} per CPU "
+                f"second), peak RSS {result['max_rss_bytes'] / 1e6:.0f} MB")
     else:  # pragma: no cover
         text = json.dumps(result)
     met = result.get("met")

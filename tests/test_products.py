@@ -334,3 +334,22 @@ def test_incompressible_data_falls_back_to_zstd(tmp_path: Path, capsys) -> None:
                   "--compression", "blosc_lz4") == 5
     assert "--compression zstd" in capsys.readouterr().err
     assert not (tmp_path / "y.nc").exists() and not (tmp_path / "y.nc.part").exists()
+
+
+def test_example_channel_map_exports_the_example_station(tmp_path: Path) -> None:
+    from test_interop import acquired_records
+
+    recs = acquired_records(ROOT / "examples" / "Acquis.ini", 50, 3)
+    write_day(tmp_path / "data", recs)
+    target = tmp_path / "20261130lei01.nc"
+    assert export("scc", str(tmp_path / "data"), "--channels",
+                  str(ROOT / "examples" / "scc-channels.toml"), "--config",
+                  str(ROOT / "examples" / "Acquis.ini"), "--measurement-id", "20261130lei01",
+                  "--pressure", "1010", "--temperature", "5", "-o", str(target)) == 0
+    with netCDF4.Dataset(target) as nc:
+        assert list(nc["channel_ID"][:]) == [1001, 1002, 1003, 1004]
+        assert nc.Location == "Leipzig" and len(nc.dimensions["time"]) == 3
+        pc_tr1 = [i for i, ds in enumerate(recs[0].header.datasets)
+                  if ds.device_id == "BC1"][0]
+        np.testing.assert_array_equal(nc["Raw_Lidar_Data"][:, 3, :recs[0].header.datasets[
+            pc_tr1].bins], [r.data[pc_tr1] for r in recs])
