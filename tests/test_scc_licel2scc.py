@@ -1,6 +1,6 @@
 """``licelpush export scc`` against ``licel2scc`` (atmospheric-lidar) on the same files.
 
-``tests/data/stations/station.ini`` (one recorder, analogue and photon
+``tests/data/acquis/station.ini`` (one recorder, analogue and photon
 counting of 355 nm, 16000 bins) is acquired in real time with the built-in
 emulator, a measurement and a dark run. ``licel2scc`` runs in the public
 readers' environment (tools/interop_venv.py). Both SCC files must have the
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))
 import interop_venv  # noqa: E402
 
-STATION = ROOT / "tests" / "data" / "stations" / "station.ini"
+STATION = ROOT / "tests" / "data" / "acquis" / "station.ini"
 MEASUREMENT_ID = "20261130lei01"
 PARAMETERS = """\
 general_parameters = {"System": "station", "Laser_Pointing_Angle": 0, "Molecular_Calc": 0,
