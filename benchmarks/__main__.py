@@ -185,7 +185,7 @@ def run_all(args: argparse.Namespace, report: Callable[[dict], None] | None = No
                                         quick=args.quick)))
         if "export_netcdf" in chosen:
             add(_guard("export_netcdf", "typical", export_netcdf.TARGET_TEXT,
-                       lambda: export_netcdf.run(args.shared, workdir, out_base,
+                       lambda: export_netcdf.run(args.stations, workdir, out_base,
                                                  quick=args.quick)))
     return {
         "machine": machine(),

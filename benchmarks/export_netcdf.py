@@ -50,9 +50,9 @@ def noisy(means: list[np.ndarray], rng: np.random.Generator) -> tuple[np.ndarray
                  .astype(np.int32) for m in means)
 
 
-def write_day(directory: Path, files: int, shared: Path, workdir: Path) -> int:
+def write_day(directory: Path, files: int, stations: Path, workdir: Path) -> int:
     """Write ``files`` one-record Licel files; returns their total size in bytes."""
-    prepared = prepare(CONFIGS["typical"], shared, workdir)
+    prepared = prepare(CONFIGS["typical"], stations, workdir)
     plan = prepared.plan
     builder = RecordBuilder(prepared.config, plan)
     rng = np.random.default_rng(3)
@@ -71,12 +71,12 @@ def write_day(directory: Path, files: int, shared: Path, workdir: Path) -> int:
     return total
 
 
-def run(shared: Path, workdir: Path, out_base: Path, quick: bool = False) -> dict:
+def run(stations: Path, workdir: Path, out_base: Path, quick: bool = False) -> dict:
     """Rate and peak memory of ``export netcdf`` over a day of files."""
     files = 20 if quick else DAY_FILES
     with tempfile.TemporaryDirectory(prefix=".bench-export-", dir=out_base) as tmp:
         data = Path(tmp) / "data"
-        size = write_day(data, files, shared, workdir)
+        size = write_day(data, files, stations, workdir)
         target = Path(tmp) / "day.nc"
         done = procs.run_measured(
             procs.licelpush_cmd("export", "netcdf", str(data), "-o", str(target), "-q"),
