@@ -263,7 +263,7 @@ class CfWriter(PartFile):
     # ------------------------------------------------------------------ data
 
     def _channel_keys(self, datasets: tuple[DatasetHeader, ...]) -> list[ChannelKey | None]:
-        if self._keys[0] is not datasets:
+        if self._keys[0] != datasets:  # same layout as the record before: same keys
             self._keys = (datasets, channel_keys(datasets, self.memories))
         return self._keys[1]
 

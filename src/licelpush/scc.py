@@ -94,7 +94,8 @@ class _Block:
     t0: datetime | None = None
     t1: datetime | None = None
     rows: int = 0
-    keys_cache: dict[int, list[int]] = field(default_factory=dict)
+    keys_cache: dict[tuple[DatasetHeader, ...], list[int]] = field(default_factory=dict)
+    """Mapped dataset indices of the last dataset layout seen."""
 
 
 class SccWriter(PartFile):
@@ -158,7 +159,7 @@ class SccWriter(PartFile):
 
     def _indices(self, block: _Block, item: SourceRecord) -> list[int]:
         datasets = item.record.header.datasets
-        cached = block.keys_cache.get(id(datasets))
+        cached = block.keys_cache.get(datasets)
         if cached is not None:
             return cached
         keys: list[ChannelKey | None] = channel_keys(datasets, self.memories)
@@ -170,7 +171,7 @@ class SccWriter(PartFile):
                 raise LicelpushError(f"{where}: bins per channel {bins} differ from the first "
                                      f"record's {self.bins}; an SCC file needs one range axis")
         block.keys_cache.clear()
-        block.keys_cache[id(datasets)] = indices
+        block.keys_cache[datasets] = indices
         return indices
 
     def _append(self, block: _Block, item: SourceRecord) -> None:
