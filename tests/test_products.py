@@ -353,3 +353,28 @@ def test_example_channel_map_exports_the_example_station(tmp_path: Path) -> None
                   if ds.device_id == "BC1"][0]
         np.testing.assert_array_equal(nc["Raw_Lidar_Data"][:, 3, :recs[0].header.datasets[
             pc_tr1].bins], [r.data[pc_tr1] for r in recs])
+
+
+@pytest.mark.parametrize("product", ["netcdf", "scc"])
+def test_no_records_in_the_period_is_a_usage_error(station, tmp_path: Path, capsys,
+                                                    product: str) -> None:
+    out, _, _ = station
+    (tmp_path / "map.toml").write_text(MAP)
+    extra = (["--channels", str(tmp_path / "map.toml"), "--measurement-id", "20261130lei01",
+              "--pressure", "1000", "--temperature", "10"] if product == "scc" else [])
+    target = tmp_path / "x.nc"
+    assert export(product, str(out), "-o", str(target), "--from", "2027-01-01", *extra) == 2
+    assert "no records to export" in capsys.readouterr().err
+    assert not target.exists()
+
+
+def test_scc_refuses_a_change_of_bins(tmp_path: Path, capsys) -> None:
+    longer = [analogue(1, 532, "p", bins=700, bin_width_m=3.75, input_range_mv=100.0)]
+    write_day(tmp_path / "data", records(1) + records(1, start=START + timedelta(minutes=5),
+                                                       datasets=DATASETS[:3] + longer
+                                                       + DATASETS[4:]))
+    (tmp_path / "map.toml").write_text(MAP)
+    assert export("scc", str(tmp_path / "data"), "--channels", str(tmp_path / "map.toml"),
+                  "--measurement-id", "20261130lei01", "--pressure", "1000",
+                  "--temperature", "10", "-o", str(tmp_path / "x.nc")) == 2
+    assert "differ from the first record's" in capsys.readouterr().err
