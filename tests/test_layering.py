@@ -82,3 +82,35 @@ def test_every_module_of_the_package_is_placed_in_a_layer():
 def test_the_layer_map_names_every_core_module():
     doc = licelpush.__doc__ or ""
     assert all(f"``{m}``" in doc for m in CORE)
+
+
+MAX_FUNCTION_LINES = 60
+"""Every function of src/ is shorter, except parsers and argument tables (names with
+``parse`` or ``register``, ``main``, ``*_arguments``)."""
+
+
+def long_functions(root: Path) -> list[str]:
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+        for node in ast.walk(tree):
+            if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            name = node.name
+            if "parse" in name or "register" in name or name == "main" \
+                    or name.endswith("_arguments"):
+                continue
+            lines = (node.end_lineno or node.lineno) - node.lineno + 1
+            if lines >= MAX_FUNCTION_LINES:
+                found.append(f"{path.relative_to(root)}:{node.lineno} {name} ({lines} lines)")
+    return found
+
+
+def test_every_function_is_under_60_lines():
+    assert long_functions(PACKAGE.parent) == []
+
+
+def test_the_length_check_finds_a_long_function(tmp_path):
+    body = "\n".join(f"    x{i} = {i}" for i in range(60))
+    (tmp_path / "m.py").write_text(f"def long():\n{body}\n\n\ndef parse_long():\n{body}\n")
+    assert long_functions(tmp_path) == ["m.py:1 long (61 lines)"]
