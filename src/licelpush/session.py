@@ -1,15 +1,16 @@
 """The rules of an acquisition run as a state machine without IO.
 
 Spec: ``mpush-workflow.rst`` (the sequence) and docs/ACQUIRE.md (liveness,
-reconnection, exit statuses). :class:`RunSession` is fed what happened —
-:class:`Connected`, :class:`FrameAccepted`, :class:`SpanQuarantined`,
-:class:`Tick`, :class:`ProbeAnswered`, :class:`ReplyTimedOut`,
-:class:`ConnectionLost`, :class:`AttemptFailed`, :class:`StopRequested` — and
-answers with what to do: :class:`WriteRecord`, :class:`QuarantineSpan`,
+reconnection, exit statuses). :class:`RunSession` is fed what happened
+(:class:`Connected`, :class:`DataReceived`, :class:`FrameAccepted`,
+:class:`RecordWritten`, :class:`SpanQuarantined`, :class:`Tick`,
+:class:`ProbeAnswered`, :class:`ReplyTimedOut`, :class:`ConnectionLost`,
+:class:`Abandoned`, :class:`AttemptFailed`, :class:`StopRequested`) and
+answers with what to do (:class:`WriteRecord`, :class:`QuarantineSpan`,
 :class:`Probe`, :class:`Abandon`, :class:`ReconnectAfter`,
-:class:`JournalEvent` and :class:`Stop`. Liveness (probe, stall), back-off,
-retry counting, the missing-recorder rule and the exit status are decided
-here once; the IO loops (:class:`licelpush.acquisition.Acquisition`, the
+:class:`JournalEvent`, :class:`Log`, :class:`Stop`). Liveness (probe,
+stall), back-off, retry counting, the missing-recorder rule and the exit
+status are decided here once; the IO loops (:class:`licelpush.acquisition.Acquisition`, the
 ``Licel`` adapters) only carry out the actions. Times are plain seconds of a
 monotonic clock the caller owns, so tests drive it with any clock they like.
 """
@@ -322,6 +323,11 @@ class FrameAccepted:
 
 
 @dataclass(frozen=True)
+class RecordWritten:
+    """The record of :class:`WriteRecord` is in its file."""
+
+
+@dataclass(frozen=True)
 class SpanQuarantined:
     """The framer set a span of bytes aside."""
 
@@ -377,8 +383,9 @@ class StopRequested:
     """The user asked the run to stop (Ctrl-C, SIGTERM)."""
 
 
-Event = (Connected | DataReceived | FrameAccepted | SpanQuarantined | Tick | ProbeAnswered
-         | ReplyTimedOut | ConnectionLost | Abandoned | AttemptFailed | StopRequested)
+Event = (Connected | DataReceived | FrameAccepted | RecordWritten | SpanQuarantined | Tick
+         | ProbeAnswered | ReplyTimedOut | ConnectionLost | Abandoned | AttemptFailed
+         | StopRequested)
 
 
 # ------------------------------------------------------------------ actions out
@@ -459,11 +466,6 @@ class Phase(enum.Enum):
     STOPPING = "stopping"
 
 
-@dataclass(frozen=True)
-class RecordWritten:
-    """The record of :class:`WriteRecord` is in its file."""
-
-
 SURPLUS_FRAME = "complete frame received after the last wanted acquisition"
 
 
@@ -529,7 +531,7 @@ class RunSession:
     def stall_limit(self) -> float | None:
         return self.policy.stall_limit or default_stall_limit(self.duration_s)
 
-    def handle(self, event: Event | RecordWritten) -> list[Action]:
+    def handle(self, event: Event) -> list[Action]:
         """Take in one event; the actions to carry out, in order."""
         return self._handlers[type(event)](event)  # type: ignore[operator]
 
