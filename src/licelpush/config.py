@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from licelpush.errors import ConfigError
-from licelpush.headerlimits import (
+from licelpush.limits import (
     ALTITUDE_RANGE_M,
     MAX_LASER_RATE_HZ,
     MAX_WAVELENGTH_NM,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from licelpush.headerlimits import MAX_BIN_SHIFT, MAX_TRTYPE_BIN_WIDTH_M
+from licelpush.limits import MAX_BIN_SHIFT, MAX_TRTYPE_BIN_WIDTH_M
 
 _TOKENS: tuple[tuple[str, int], ...] = (
     ("adc_bits", 3), ("pc_bits", 6), ("fifo_length", 8), ("bin_width_m", 10),
