@@ -21,7 +21,8 @@ IO_STDLIB = {"socket", "asyncio", "threading", "signal", "select", "selectors", 
              "subprocess"}
 """Standard-library modules that wait on or talk to the outside world."""
 IO_PROJECT = {"client", "acquisition", "filewriter", "journal", "runlink", "runoutput",
-              "runrecords", "invalidlog", "testing", "emulator", "cli", "platform"}
+              "runrecords", "invalidlog", "datafiles", "testing", "emulator", "cli",
+              "platform"}
 """The project's IO edges (and the packages that hold them)."""
 
 

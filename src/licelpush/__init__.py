@@ -16,6 +16,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             client .......... blocking controller client (sockets)
             filewriter ...... Licel files on disk
             journal ......... journal and quarantine files
+            datafiles ....... data files on disk: mapped reading, tail repair
             invalidlog ...... readable log of invalid push data
             emulator/ ....... controller emulator (asyncio server + its model)
             testing ......... running the emulator in a thread
