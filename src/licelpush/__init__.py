@@ -30,14 +30,13 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             hardware ........ ``TRTYPE?`` description
             commands ........ the command table (requests and replies)
             readers ......... limits of public readers of Licel files
-            limits .......... fixed limits and protocol constants
-            headerlimits .... largest values of the Licel header fields
+            limits .......... fixed limits, protocol constants, header field ranges
             notices ......... rate-limited warnings
             errors .......... errors and exit statuses
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``.
+``readers``, ``limits``, ``notices``, ``errors``.
 """
 
 __version__ = "0.1.0"
