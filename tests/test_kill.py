@@ -48,18 +48,47 @@ def grown(out: Path, data_bytes: int, deadline: float) -> None:
         time.sleep(0.01)
 
 
+def first_record_length(out: Path, deadline: float) -> int:
+    """Bytes of one record (all records of the configuration have the same length)."""
+    while time.monotonic() < deadline:
+        files = data_files(out)
+        records = scan_records(files[0].read_bytes(), "first")[0] if files else []
+        if records:
+            return records[0].length
+        time.sleep(0.01)
+    raise AssertionError("no whole record was written in time")
+
+
+def mid_write(out: Path, record_length: int, deadline: float) -> None:
+    """Wait until the newest data file ends inside a record (a write in progress)."""
+    while time.monotonic() < deadline:
+        files = data_files(out)
+        if files:
+            newest = max(files, key=lambda p: p.stat().st_mtime_ns)
+            try:
+                if newest.stat().st_size % record_length:
+                    return
+            except FileNotFoundError:
+                pass
+
+
 @pytest.mark.parametrize("per_file", [1, 3])
 def test_sigkill_at_many_moments_leaves_every_data_file_whole(tmp_path, per_file):
     out = tmp_path / "data"
     rng = random.Random(per_file)
     seen_damaged = 0
-    for _ in range(KILLS):
+    record_length = 0
+    for kill in range(KILLS):
         before = damaged(out)  # what the previous kill left; this start repairs it
         seen_damaged += len(before)
         proc = acquire(out, per_file, -1)
         already = sum(p.stat().st_size for p in data_files(out))
         grown(out, already + rng.randint(1, 24) * 1_000_000, time.monotonic() + 60)
-        time.sleep(rng.random() * 0.05)
+        record_length = record_length or first_record_length(out, time.monotonic() + 60)
+        if kill % 2:  # every other kill aims at a write in progress, the rest at any moment
+            mid_write(out, record_length, time.monotonic() + 10)
+        else:
+            time.sleep(rng.random() * 0.05)
         os.kill(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         assert proc.returncode == -signal.SIGKILL, proc.stderr.read() if proc.stderr else ""
