@@ -16,10 +16,14 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             client .......... blocking controller client (sockets)
             filewriter ...... Licel files on disk
             journal ......... journal and quarantine files
-            datafiles ....... data files on disk: mapped reading, tail repair
+            tailrepair ...... data files read mapped; a killed run's cut record repaired
             invalidlog ...... readable log of invalid push data
             emulator/ ....... controller emulator (asyncio server + its model)
             testing ......... running the emulator in a thread
+            datafiles ....... finding and streaming a station's Licel files
+            netcdflib ....... the optional netCDF library, files written whole
+            cfnetcdf ........ CF-1.8 netCDF product
+            scc ............. SCC raw-data product
     core    session ......... the run's rules: events in, actions out
             plan ............ configuration + hardware -> MPUSH command, frame layout
             framing ......... push stream -> accepted frames and damaged spans
@@ -33,10 +37,15 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             limits .......... fixed limits, protocol constants, header field ranges
             notices ......... rate-limited warnings
             errors .......... errors and exit statuses
+            physical ........ physical units (mV, MHz) and range axes
+            channelkey ...... which recorder memory a dataset comes from
+            sccmap .......... SCC channel map (TOML)
+            rewrite ......... records re-encoded with times in UTC
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``notices``, ``errors``.
+``readers``, ``limits``, ``notices``, ``errors``,
+``physical``, ``channelkey``, ``sccmap``, ``rewrite``.
 """
 
 __version__ = "0.1.0"

@@ -1,127 +1,153 @@
-"""Licel data files already on disk (IO edge): read them mapped, repair a cut tail.
+"""Finding and streaming the Licel files of a station's output for the data products.
 
-Spec: docs/ACQUIRE.md ("Durability"). :func:`map_file` gives the bytes of a
-regular file without loading it, so memory stays bounded whatever its size.
-:func:`repair_tails` runs when ``acquire`` starts in a directory: a run killed
-while writing (SIGKILL, power cut) can leave its last data file ending in part
-of a record; the part is cut off, kept in the new run's quarantine file and
-journalled, so that every file under a data-file name is whole again before
-anything new is acquired.
+PATH arguments may be files or directories. Directories are walked
+recursively (day folders such as ``2026/11/30``); files whose names are Licel
+file names (:func:`licelpush.licelfile.parse_file_name`) are taken, other
+files (journals, quarantine, plots) are ignored, and ``dark/`` folders are
+skipped unless asked for (dark runs are read with ``--dark``). A file named
+explicitly is always taken. Files are ordered by the time in their names,
+records by their position in the file; only one file is held in memory at a
+time.
+
+The acquisition journals (``journal-<run>.jsonl``, :mod:`licelpush.journal`)
+found in the walked directories and their parents up to the PATH give each
+record its run id, connection number and frame CRC-32.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-import mmap
 import os
-import stat
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 
-from licelpush.errors import OutputError
-from licelpush.journal import Journal, QuarantineFile
-from licelpush.licelfile import parse_file_name, scan_records
+from licelpush.errors import EXIT_DAMAGED_FILE, LicelpushError
+from licelpush.licelfile import Record, parse_file_name, scan_records
 
 log = logging.getLogger(__name__)
 
-REPAIR_NEWEST = 8
-"""Data files checked at a start: the most recently modified ones. Only the file
-being written when a run was killed can end in a partial record."""
+DARK_FOLDER = "dark"
 
 
-class NotARegularFileError(Exception):
-    """A named file is a FIFO, a device, a directory or a socket."""
+@dataclass(frozen=True)
+class Trace:
+    """Where an acquisition came from, by the journal (``None`` fields: no journal entry)."""
+
+    run: str | None = None
+    connection: int | None = None
+    crc32: int | None = None
+    clipped: tuple[int, ...] | None = None
+    """Bins flagged as clipped per dataset (zeros when the journal names none)."""
 
 
-def map_file(path: Path) -> bytes | mmap.mmap:
-    """The bytes of the regular file at ``path``, mapped read-only (``b""`` when empty).
+@dataclass(frozen=True, eq=False)
+class SourceRecord:
+    """One record with its file, its index in the file and its journal trace."""
 
-    Anything but a regular file is refused before it is opened (a FIFO would
-    block, ``/dev/zero`` never ends): :class:`NotARegularFileError`.
+    path: Path
+    index: int
+    record: Record
+    trace: Trace
+
+
+def _sort_key(path: Path) -> tuple[datetime, str]:
+    parsed = parse_file_name(path.name)
+    return (parsed[1] if parsed else datetime.max, str(path))
+
+
+def find_licel_files(paths: Sequence[str | Path], *, skip_dark: bool = True) -> list[Path]:
+    """The Licel files named by ``paths`` (files or directories), in time order.
+
+    Raises :class:`LicelpushError` (exit status 2) for a path that does not exist.
     """
-    mode = path.stat().st_mode
-    if not stat.S_ISREG(mode):
-        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
-                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "a socket")
-        raise NotARegularFileError(f"not a regular file ({kind}); Licel data files are "
-                                   "regular files")
-    with path.open("rb") as file:
-        if os.fstat(file.fileno()).st_size == 0:
-            return b""
-        return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
+    found: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not (skip_dark and d == DARK_FOLDER))
+                found.extend(Path(root) / f for f in files if parse_file_name(f))
+        else:
+            raise LicelpushError(f"{path}: no such file or directory")
+    unique = {p.resolve(): p for p in found}
+    return sorted(unique.values(), key=_sort_key)
 
 
-def _newest_data_files(directory: Path, count: int) -> list[Path]:
-    found = []
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            if parse_file_name(entry.name) and entry.is_file(follow_symlinks=False):
-                found.append((entry.stat().st_mtime_ns, entry.name))
-    return [directory / name for _, name in sorted(found, reverse=True)[:count]]
+def _journal_dirs(files: Iterable[Path], roots: Sequence[str | Path]) -> list[Path]:
+    """The directories of ``files`` and their parents up to (and including) the roots."""
+    stops = {Path(r).resolve() if Path(r).is_dir() else Path(r).resolve().parent for r in roots}
+    dirs: dict[Path, None] = {}
+    for directory in {f.resolve().parent for f in files}:
+        current = directory
+        while True:
+            dirs[current] = None
+            if current in stops or current.parent == current:
+                break
+            current = current.parent
+    return list(dirs)
 
 
-def _whole_length(buf: bytes | mmap.mmap, source: str) -> tuple[int, str] | None:
-    """(bytes of whole records, why the rest is not one) or None for an intact file.
-    Nothing that views ``buf`` outlives this call."""
-    records, error = scan_records(buf, source)
-    if error is None:
-        return None
-    return (records[-1].offset + records[-1].length if records else 0), error.message
-
-
-def _tail(path: Path) -> tuple[int, bytes, str] | None:
-    """(bytes of whole records, the bytes after them, why) for a file whose end is not
-    a whole record; None for an intact file."""
-    buf = map_file(path)
-    try:
-        found = _whole_length(buf, str(path))
-        return None if found is None else (found[0], bytes(buf[found[0]:]), found[1])
-    finally:
-        if isinstance(buf, mmap.mmap):
+def load_traces(files: Sequence[Path], roots: Sequence[str | Path]) -> dict[tuple[str, int], Trace]:
+    """``(file name, record index) -> Trace`` from the journals beside the files."""
+    traces: dict[tuple[str, int], Trace] = {}
+    for directory in _journal_dirs(files, roots):
+        for journal in sorted(directory.glob("journal-*.jsonl")):
+            run = journal.stem[len("journal-"):]
             try:
-                buf.close()  # before the file is cut (Windows cannot cut a mapped file)
-            except BufferError:  # pragma: no cover - a view still alive; freed with it
-                log.debug("%s: mapping closed when its last view goes", path)
+                lines = journal.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                log.warning("%s: cannot read the journal: %s", journal, exc.strerror or exc)
+                continue
+            for number, line in enumerate(lines, 1):
+                try:
+                    event = json.loads(line) if line.strip() else {}
+                except json.JSONDecodeError:
+                    log.warning("%s line %d: not JSON, skipped", journal, number)
+                    continue
+                if event.get("event") != "acquisition" or "file" not in event:
+                    continue
+                clipped = event.get("clipped")
+                traces[(Path(str(event["file"])).name, int(event.get("record", 0)))] = Trace(
+                    run=run, connection=event.get("connection"), crc32=event.get("crc32"),
+                    clipped=tuple(clipped) if clipped is not None else None,
+                )
+    return traces
 
 
-def repair_tails(directory: Path, journal: Journal, quarantine: QuarantineFile,
-                 newest: int = REPAIR_NEWEST) -> list[Path]:
-    """Cut the partial record off the newest data files of ``directory``; returns the
-    files repaired. Each cut goes to ``quarantine`` and gets a ``repair`` event
-    (``file``, ``kept_bytes``, ``cut_bytes``, ``quarantine_offset``, ``reason``,
-    ``removed`` when no whole record was left and the file was deleted)."""
-    if not directory.is_dir():
-        return []
-    repaired = []
-    for path in _newest_data_files(directory, newest):
-        try:
-            tail = _tail(path)
-        except (OSError, NotARegularFileError, ValueError) as exc:
-            log.warning("%s: not checked: %s", path, exc)
-            continue
-        if tail is None:
-            continue
-        keep, cut, reason = tail
-        offset = quarantine.append(cut)
-        journal.write("repair", file=path.name, kept_bytes=keep, cut_bytes=len(cut),
-                      quarantine=quarantine.path.name, quarantine_offset=offset,
-                      reason=reason, removed=keep == 0)
-        _cut(path, keep)
-        log.warning("%s: ended in %d bytes of a partial record (%s); cut off into %s",
-                    path, len(cut), reason, quarantine.path.name)
-        repaired.append(path)
-    return repaired
+@dataclass
+class RecordStream:
+    """Iterates over the records of ``files`` between ``first`` and ``last`` (start
+    times, UTC, ``last`` excluded); damaged files are reported, their intact records
+    kept, and :attr:`status` becomes EXIT_DAMAGED_FILE."""
 
+    files: Sequence[Path]
+    first: datetime | None = None
+    last: datetime | None = None
+    traces: dict[tuple[str, int], Trace] = field(default_factory=dict)
+    status: int = 0
+    damaged: list[str] = field(default_factory=list)
 
-def _cut(path: Path, keep: int) -> None:
-    """Truncate ``path`` to ``keep`` bytes (delete it when 0), durably."""
-    try:
-        if keep == 0:
-            path.unlink()
-            return
-        with path.open("r+b") as file:
-            file.truncate(keep)
-            file.flush()
-            os.fsync(file.fileno())
-    except OSError as exc:
-        raise OutputError(f"{path}: cannot cut the partial record off: "
-                          f"{exc.strerror or exc}") from exc
+    def __iter__(self) -> Iterator[SourceRecord]:
+        for path in self.files:
+            try:
+                buf = path.read_bytes()
+            except OSError as exc:
+                raise LicelpushError(f"{path}: cannot read: {exc.strerror or exc}") from None
+            records, error = scan_records(buf, str(path))
+            if error is not None:
+                log.warning("damaged: %s (its %d intact record(s) are used)", error.message,
+                            len(records))
+                self.damaged.append(error.message)
+                self.status = EXIT_DAMAGED_FILE
+            for index, record in enumerate(records):
+                start = record.header.start
+                if (self.first is not None and start < self.first) or (
+                        self.last is not None and start >= self.last):
+                    continue
+                trace = self.traces.get((path.name, index), Trace())
+                yield SourceRecord(path, index, record, trace)

@@ -3,7 +3,7 @@
 Spec: docs/ACQUIRE.md "Output files". :class:`RunOutput` picks a free run id
 (``journal-<run>.jsonl`` and ``quarantine-<run>.bin`` both unused), opens the
 writer and the journal, repairs a data file a killed run left with a partial
-last record (:func:`~licelpush.datafiles.repair_tails`), and closes everything,
+last record (:func:`~licelpush.tailrepair.repair_tails`), and closes everything,
 reporting the first output error without losing what was written before.
 """
 
@@ -13,11 +13,11 @@ import logging
 from datetime import datetime, timezone
 from pathlib import Path
 
-from licelpush.datafiles import repair_tails
 from licelpush.errors import OutputError
 from licelpush.filewriter import RecordWriter
 from licelpush.invalidlog import append_entry
 from licelpush.journal import Journal, QuarantineFile
+from licelpush.tailrepair import repair_tails
 
 log = logging.getLogger(__name__)
 

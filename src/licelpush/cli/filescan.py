@@ -23,9 +23,9 @@ class FileScan:
     def files(self, names: Sequence[str]) -> Iterator[tuple[str, Path, bytes, list[Any], bool]]:
         """Yield (name, path, bytes, intact records, damaged) per readable file; the
         damage is reported after the file's records have been handled."""
-        from licelpush.datafiles import NotARegularFileError, map_file
         from licelpush.errors import EXIT_DAMAGED_FILE, EXIT_USAGE
         from licelpush.licelfile import scan_records
+        from licelpush.tailrepair import NotARegularFileError, map_file
 
         for name in names:
             path = Path(name)
