@@ -15,7 +15,7 @@ import licelpush
 
 PACKAGE = Path(licelpush.__file__).parent
 CORE = ("config", "hardware", "plan", "commands", "framing", "decode", "encode", "licelfile",
-        "records", "readers", "session", "limits", "headerlimits", "notices", "errors",
+        "records", "readers", "session", "limits", "notices", "errors",
         "wordlayout", "events", "physical", "channelkey", "sccmap", "rewrite")
 """Modules that compute only; they take bytes, text and times and give back values."""
 IO_STDLIB = {"socket", "asyncio", "threading", "signal", "select", "selectors", "queue",
@@ -23,7 +23,7 @@ IO_STDLIB = {"socket", "asyncio", "threading", "signal", "select", "selectors", 
 """Standard-library modules that wait on or talk to the outside world."""
 IO_PROJECT = {"client", "acquisition", "filewriter", "journal", "runlink", "runoutput",
               "runrecords", "invalidlog", "testing", "emulator", "cli", "platform",
-              "datafiles", "netcdflib", "cfnetcdf", "scc"}
+              "datafiles", "netcdflib", "cfnetcdf", "scc", "tailrepair"}
 """The project's IO edges (and the packages that hold them)."""
 
 

@@ -16,6 +16,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             client .......... blocking controller client (sockets)
             filewriter ...... Licel files on disk
             journal ......... journal and quarantine files
+            tailrepair ...... data files read mapped; a killed run's cut record repaired
             invalidlog ...... readable log of invalid push data
             emulator/ ....... controller emulator (asyncio server + its model)
             testing ......... running the emulator in a thread
@@ -35,8 +36,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             commands ........ the command table (requests and replies)
             readers ......... limits of public readers of Licel files
             events .......... the journal's events (its schema)
-            limits .......... fixed limits and protocol constants
-            headerlimits .... largest values of the Licel header fields
+            limits .......... fixed limits, protocol constants, header field ranges
             notices ......... rate-limited warnings
             errors .......... errors and exit statuses
             physical ........ physical units (mV, MHz) and range axes
@@ -46,7 +46,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``,
+``readers``, ``limits``, ``notices``, ``errors``,
 ``events``, ``wordlayout``, ``physical``, ``channelkey``, ``sccmap``, ``rewrite``.
 """
 

@@ -14,8 +14,7 @@ import re
 from dataclasses import dataclass, replace
 from typing import Any
 
-from licelpush.headerlimits import MAX_BIN_SHIFT, MAX_TRTYPE_BIN_WIDTH_M
-from licelpush.limits import MAX_RECORDER_ADDRESS
+from licelpush.limits import MAX_BIN_SHIFT, MAX_RECORDER_ADDRESS, MAX_TRTYPE_BIN_WIDTH_M
 
 _TOKENS: tuple[tuple[str, int], ...] = (
     ("adc_bits", 3), ("pc_bits", 6), ("fifo_length", 8), ("bin_width_m", 10),

@@ -33,7 +33,7 @@ import numpy as np
 
 from licelpush.config import POLARISATION_LETTERS
 from licelpush.errors import DamagedFileError
-from licelpush.headerlimits import (
+from licelpush.limits import (
     ALTITUDE_RANGE_M,
     MAX_BIN_SHIFT,
     MAX_BIN_WIDTH_M,

@@ -2,8 +2,9 @@
 
 Spec: docs/ACQUIRE.md "Output files". :class:`RunOutput` picks a free run id
 (``journal-<run>.jsonl`` and ``quarantine-<run>.bin`` both unused), opens the
-writer and the journal, and closes everything, reporting the first output
-error without losing what was written before.
+writer and the journal, repairs a data file a killed run left with a partial
+last record (:func:`~licelpush.tailrepair.repair_tails`), and closes everything,
+reporting the first output error without losing what was written before.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from licelpush.events import Event, StopEvent
 from licelpush.filewriter import RecordWriter
 from licelpush.invalidlog import append_entry
 from licelpush.journal import Journal, QuarantineFile
+from licelpush.tailrepair import repair_tails
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +42,8 @@ class RunOutput:
         self.quarantine = QuarantineFile(directory / f"quarantine-{self.run_id}.bin",
                                          sync_interval)
         self.invalid_log = (directory / f"invalid-{self.run_id}.log") if log_invalid else None
+        self.repaired = repair_tails(directory, self.journal, self.quarantine)
+        """Data files whose partial last record (a killed run's) was cut off at the start."""
 
     @staticmethod
     def _open_journal(directory: Path, base: str, sync_interval: float

@@ -2,34 +2,11 @@
 
 from __future__ import annotations
 
-import mmap
-import stat
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-
-class NotARegularFileError(Exception):
-    """A named file is a FIFO, a device, a directory or a socket."""
-
-
-def map_file(path: Path) -> bytes | mmap.mmap:
-    """The bytes of the regular file at ``path``, mapped read-only (``b""`` when empty):
-    the memory used stays bounded whatever the file's size. Anything but a regular
-    file is refused before it is opened (a FIFO would block, ``/dev/zero`` never ends).
-    """
-    mode = path.stat().st_mode
-    if not stat.S_ISREG(mode):
-        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
-                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special")
-        raise NotARegularFileError(f"not a regular file ({kind}); Licel data files are "
-                                   "regular files")
-    with path.open("rb") as file:
-        if path.stat().st_size == 0:
-            return b""
-        return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 @dataclass
@@ -48,6 +25,7 @@ class FileScan:
         damage is reported after the file's records have been handled."""
         from licelpush.errors import EXIT_DAMAGED_FILE, EXIT_USAGE
         from licelpush.licelfile import scan_records
+        from licelpush.tailrepair import NotARegularFileError, map_file
 
         for name in names:
             path = Path(name)
