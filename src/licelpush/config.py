@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import TypeVar
 
 from licelpush.errors import ConfigError
-from licelpush.limits import (
+from licelpush.limits import (  # noqa: F401 - MEMORIES re-exported
     ALTITUDE_RANGE_M,
     MAX_LASER_RATE_HZ,
+    MAX_SHOT_LIMIT,
     MAX_WAVELENGTH_NM,
+    MEMORIES,
     MIN_LASER_RATE_HZ,
 )
-from licelpush.limits import MAX_SHOT_LIMIT, MEMORIES  # noqa: F401 - MEMORIES re-exported
 
 log = logging.getLogger(__name__)
 
