@@ -40,7 +40,7 @@ def new_framer():
                   head_length=dec.head_length)
 
 
-def run(stream, chunks=None, final_after=None, eos=True):
+def run(stream, chunks=None, eos=True):
     """Feed ``stream`` in chunks; return the events."""
     framer = new_framer()
     events = []
@@ -54,9 +54,6 @@ def run(stream, chunks=None, final_after=None, eos=True):
         pos += n
         while (e := framer.next_event()) is not NEED_DATA:
             events.append((e.stream_offset, bytes(e.data), e))
-            if final_after is not None and sum(isinstance(x[2], Frame) for x in events) == \
-                    final_after - 1:
-                framer.final = True
     if eos:
         framer.end_of_stream()
         while (e := framer.next_event()) is not NEED_DATA:
@@ -77,21 +74,38 @@ def test_clean_stream_in_any_chunking():
         assert not any(isinstance(e, Quarantined) for _, _, e in events)
 
 
-def test_frame_waits_for_the_next_delimiter_unless_final():
-    frames = make_frames(2)
+def test_frame_is_accepted_as_soon_as_its_last_byte_arrived():
+    frames = make_frames(3)
     framer = new_framer()
-    framer.feed(frames[0])
-    assert framer.next_event() is NEED_DATA  # could still be followed by lost bytes
-    framer.feed(frames[1][:2])
-    assert framer.next_event() is NEED_DATA  # the next frame's first shot word is still missing
-    framer.feed(frames[1][2:8])
-    first = framer.next_event()
-    assert isinstance(first, Frame) and bytes(first.data) == frames[0]
-    framer.feed(frames[1][8:])
+    framer.feed(frames[0][:-1], received=1.0)
     assert framer.next_event() is NEED_DATA
-    framer.final = True
+    framer.feed(frames[0][-1:], received=2.0)
+    first = framer.next_event()  # nothing beyond it yet: no wait for the next frame
+    assert isinstance(first, Frame) and bytes(first.data) == frames[0]
+    assert first.received == 2.0
+    framer.feed(frames[1] + frames[2][:3], received=3.0)
+    assert framer.next_event() is NEED_DATA  # part of a head beyond it: the rest is near
+    framer.feed(frames[2][3:8], received=4.0)  # beyond it: a plausible head
     second = framer.next_event()
     assert isinstance(second, Frame) and bytes(second.data) == frames[1]
+    assert second.received == 3.0  # its own bytes' time, not the decision's
+    assert framer.next_event() is NEED_DATA
+
+
+def test_each_frame_gets_the_time_of_the_receive_with_its_last_byte():
+    frames = make_frames(4)
+    stream = b"".join(frames)
+    framer = new_framer()
+    cuts = [0, L // 2, L + 10, 3 * L - 1, len(stream)]
+    for i, (a, b) in enumerate(zip(cuts, cuts[1:])):
+        framer.feed(stream[a:b], received=float(i))
+    got = []
+    while (e := framer.next_event()) is not NEED_DATA:
+        got.append(e)
+    # receives: 0 = [0, L/2), 1 = [L/2, L+10), 2 = [L+10, 3L-1), 3 = [3L-1, 4L); frame k
+    # ends at (k+1)L: frame 0 in receive 1, frame 1 in 2, frames 2 and 3 in 3
+    assert [bytes(e.data) for e in got] == frames
+    assert [e.received for e in got] == [1.0, 2.0, 3.0, 3.0]
 
 
 def test_complete_frame_then_close_is_accepted_and_partial_is_quarantined():
@@ -111,7 +125,7 @@ def test_lost_bytes_quarantine_only_the_damaged_frame():
     assert accepted(events) == frames[:2] + frames[3:]
     q = [e for _, _, e in events if isinstance(e, Quarantined)]
     assert [x.data for x in q] == [damaged]
-    assert "bytes lost or added" in q[0].reason
+    assert "shot word" in q[0].reason  # the shift put data where a shot word should be
 
 
 def test_garbage_between_frames_is_quarantined():
@@ -121,7 +135,8 @@ def test_garbage_between_frames_is_quarantined():
     # frame 1 cannot be told from a frame with bytes added inside it: the next
     # confirmed start is only 30 bytes after its end, so it goes to quarantine
     assert accepted(events) == [frames[0], frames[2]]
-    assert [d for _, d, e in events if isinstance(e, Quarantined)] == [frames[1] + junk]
+    # ruled-out bytes are released once a frame length of them has gathered
+    assert b"".join(d for _, d, e in events if isinstance(e, Quarantined)) == frames[1] + junk
 
 
 def test_garbage_that_does_not_look_like_a_frame_costs_the_frame_before_it():

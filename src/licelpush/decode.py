@@ -114,6 +114,20 @@ class FrameDecoder:
         return None
 
     @property
+    def shot_word_range(self) -> tuple[int, int]:
+        """Plausible raw shot words: 2 (no shot yet) to shots + 2 (§3.3)."""
+        return SHOT_COUNTER_OFFSET, self._max_shot_word
+
+    @property
+    def big_endian_timestamp(self) -> bool:
+        """Byte order :meth:`timestamp` reads (the plan's, until :meth:`use_byte_order`)."""
+        return self._byteorder == "big"
+
+    def use_byte_order(self, big_endian: bool) -> None:
+        """Read timestamps in this byte order from now on (when the data contradict the IDN)."""
+        self._byteorder = "big" if big_endian else "little"
+
+    @property
     def head_length(self) -> int:
         """Bytes :meth:`head_ok` needs: delimiter, timestamp, first shot word."""
         return 8
@@ -124,16 +138,21 @@ class FrameDecoder:
 
         Delimiter, a plausible first shot word, and a controller timestamp at
         most :data:`MAX_FRAME_INTERVAL_MS` after the one of ``frame`` (modulo
-        2**32). The framer asks this of the bytes after a frame, so that an
-        ``FF FF`` inside data words is not taken for the next delimiter (§3.3).
+        2**32) in either byte order, so that a controller whose IDN names the
+        wrong order never makes a good frame invalid. The framer asks this of
+        the bytes after a frame, so that an ``FF FF`` inside data words is not
+        taken for the next delimiter (§3.3).
         """
         if head[:2] != FRAME_DELIMITER:
             return False
         word = head[6] | head[7] << 8
         if not SHOT_COUNTER_OFFSET <= word <= self._max_shot_word:
             return False
-        delta = (self.timestamp(head) - self.timestamp(frame)) & 0xFFFFFFFF
-        return delta <= MAX_FRAME_INTERVAL_MS
+        for order in ("big", "little"):
+            delta = (int.from_bytes(head[2:6], order) - int.from_bytes(frame[2:6], order))
+            if delta & 0xFFFFFFFF <= MAX_FRAME_INTERVAL_MS:
+                return True
+        return False
 
     def _describe(self, index: int) -> str:
         d = self.plan.datasets[index]
