@@ -274,3 +274,118 @@ def test_every_byte_accounted_and_no_false_frames(seed, n, ops, chunks):
     for i, frame in enumerate(frames):
         if i not in damaged and i + 1 not in damaged:
             assert frame in accepted(events), i
+
+
+# Hostile streams: arbitrary garbage between valid frames. Frames arrive as a controller
+# pushes them (one acquisition at a time: a frame's last byte ends a receive); garbage
+# arrives in any pieces and may hold delimiters, plausible heads and runs of 0xFF.
+def clean_frames(n, seed):
+    """Valid frames whose data and timestamps never look like a delimiter or a shot word."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for _ in range(n):
+        frame = bytearray(rng.integers(0x80, 0xFF, L, dtype=np.uint8).tobytes())
+        frame[:2] = b"\xff\xff"
+        for d in PLAN.datasets:
+            frame[d.offset:d.offset + 2] = (PLAN.shots + 2).to_bytes(2, "little")
+        frames.append(bytes(frame))
+    return frames
+
+
+garbage_piece = st.one_of(
+    st.binary(max_size=3 * L),
+    st.integers(1, 4 * L).map(lambda n: b"\xff" * n),
+    st.binary(max_size=L).map(lambda b: b"\xff\xff\x81\x82\x83\x84" + (PLAN.shots + 2)
+                              .to_bytes(2, "little") + b),
+)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 1000), n=st.integers(1, 6),
+       garbage=st.lists(st.lists(garbage_piece, max_size=3), min_size=7, max_size=7),
+       cuts=st.lists(st.integers(1, 4096), min_size=1, max_size=5))
+def test_garbage_between_valid_frames_every_frame_saved_memory_bounded(seed, n, garbage, cuts):
+    frames = clean_frames(n, seed)
+    framer = new_framer()
+    capacity = framer.capacity
+    receives = []  # (bytes, stream offset where a valid frame ends or None)
+    stream = b""
+    for i in range(n + 1):
+        junk = b"".join(garbage[i])
+        for k in range(0, len(junk), cuts[i % len(cuts)]):
+            receives.append(junk[k:k + cuts[i % len(cuts)]])
+        if i < n:
+            receives.append(frames[i])
+        stream += junk + (frames[i] if i < n else b"")
+    events = []
+    for t, data in enumerate(receives):
+        view = framer.writable()
+        view[:len(data)] = data
+        del view
+        framer.commit(len(data), received=float(t))
+        while (e := framer.next_event()) is not NEED_DATA:
+            events.append((bytes(e.data), e))  # a frame's view is valid until the next receive
+        assert framer.buffered <= framer.hold_limit
+        assert framer.capacity == capacity  # the buffer never grew
+    framer.end_of_stream()
+    while (e := framer.next_event()) is not NEED_DATA:
+        events.append((bytes(e.data), e))
+    # every byte in exactly one event, in order
+    assert b"".join(d for d, _ in events) == stream
+    assert all(a.stream_offset + len(d) == b.stream_offset
+               for (d, a), (_, b) in zip(events, events[1:]))
+    # every valid frame saved where it was, with the time of the receive that ended it
+    saved = {e.stream_offset: (d, e) for d, e in events if isinstance(e, Frame)}
+    offset = 0
+    for i in range(n):
+        offset += len(b"".join(garbage[i]))
+        assert offset in saved and saved[offset][0] == frames[i], i
+        assert receives[int(saved[offset][1].received)] == frames[i]
+        offset += L
+
+
+def test_random_bytes_are_released_at_once_and_signal_lost_synchronisation():
+    rng = np.random.default_rng(5)
+    dec = FrameDecoder(PLAN)
+    framer = Framer(L, dec.problem, recv_chunk=4096, head_check=dec.follows,
+                    head_length=dec.head_length, shot_word_range=dec.shot_word_range,
+                    lost_sync_seconds=5.0)
+    released = 0
+    lost_at = None
+    for t in range(200):
+        framer.feed(rng.integers(0, 256, 1000, dtype=np.uint8).tobytes(), received=t * 0.01)
+        while (e := framer.next_event()) is not NEED_DATA:
+            assert isinstance(e, Quarantined)
+            released += len(e.data)
+        assert framer.buffered <= framer.hold_limit
+        if lost_at is None and framer.sync_lost(t * 0.01):
+            lost_at = framer.stream_position
+    assert framer.stream_position - released <= framer.hold_limit
+    assert lost_at is not None and lost_at <= 3 * L + 1000 + framer.hold_limit
+    assert "no valid frame" in framer.sync_lost(2.0)
+
+
+def test_lost_synchronisation_after_seconds_of_slow_damage():
+    framer = new_framer()
+    framer.lost_sync_seconds = 3.0
+    framer.feed(b"\x00" * 10, received=100.0)
+    assert framer.next_event() is NEED_DATA  # less than a frame length: held
+    framer.feed(b"\x00" * L, received=101.0)
+    assert isinstance(framer.next_event(), Quarantined)
+    assert framer.sync_lost(102.9) is None
+    assert "3.0 s" in framer.sync_lost(103.0)
+    frames = make_frames(1)
+    framer.feed(frames[0], received=104.0)
+    while framer.next_event() is not NEED_DATA:
+        pass
+    assert framer.sync_lost(200.0) is None  # a valid frame resets it
+
+
+def test_peak_buffer_stays_within_the_bound_for_a_stream_of_ff():
+    framer = new_framer()
+    for _ in range(100):
+        framer.feed(b"\xff" * 1000)
+        while framer.next_event() is not NEED_DATA:
+            pass
+    assert framer.peak_held <= framer.hold_limit

@@ -165,6 +165,8 @@ class Framer:
         self._damage_since: float | None = None
         self.peak_held = 0
         """Most bytes held undecided when more data was asked for (for benchmarks)."""
+        self._wait: tuple[int, int] | None = None
+        """(stream offset of a frame start, stream offset its verdict waits for)."""
         self.final = False
         """Set when the caller wants no frame after the next one: a complete frame with
         nothing beyond it is then accepted without looking for signs of lost bytes."""
@@ -296,32 +298,63 @@ class Framer:
 
     def _verdict(self, start: int, aligned: bool) -> bool | str | None:
         """True: a frame starts at buffer index ``start``; a reason: it does not; None: need
-        data. The frame's bytes must all be there."""
+        data. The frame's bytes must all be there. A verdict that waits is not worked
+        out again before the bytes it waits for have arrived (cost per new byte)."""
+        stream_start = self._offset + start
+        wait = self._wait
+        if (wait is not None and wait[0] == stream_start and not self._eos
+                and self._offset + self._end < wait[1]):
+            return None
+        verdict, needed = self._judge(start, aligned)
+        self._wait = (stream_start, self._offset + needed) if verdict is None else None
+        return verdict
+
+    def _judge(self, start: int, aligned: bool) -> tuple[bool | str | None, int]:
+        """The verdict of :meth:`_verdict` and, when it is None, the buffer index up to
+        which bytes are needed."""
         problem = self._checked(start)
         if problem is not True:
-            return problem
+            return problem, 0
         length = self.frame_length
-        following = self._follows_at(start + length, start)
-        beyond = self._end - (start + length)
+        end = start + length
+        following = self._follows_at(end, start)
+        beyond = self._end - end
         if following and beyond < self._head_length and not (self._eos or self.final):
             # Part of a head beyond it: wait for the rest (it comes with the same frame).
             # Nothing beyond it yet: a frame that lost bytes would end inside the next
             # frame's head, so with a head (or its start) inside, wait for the bytes beyond.
-            if beyond or self._buf[start + length - 1] == 0xFF or self._head_inside(start):
-                return None
-        if following is not False:
-            return following
+            if beyond:
+                return None, end + self._head_length
+            if self._buf[end - 1] == 0xFF or self._head_inside(start):
+                return None, end + 1
+        if following:
+            return True, 0
         # Ambiguous: the next frame's head is damaged, or this frame lost or gained bytes.
+        if self._confirmed_inside(start):
+            return _LOST.format(length), 0
         following = self._follows_at(start + 2 * length, start)
-        if following is not False:
-            return following
-        if aligned and self._buf[start + length] == 0xFF and not self._head_inside(start):
+        if following is None:
+            return None, start + 2 * length
+        if following:
+            return True, 0
+        if aligned and self._buf[end] == 0xFF and not self._head_inside(start):
             after = self._next_confirmed_start(start)
             if after is None:
-                return None
-            if after >= start + length + length // 2:
+                return None, self._end + 1
+            if after >= end + length // 2:
+                return True, 0
+        return _LOST.format(length), 0
+
+    def _confirmed_inside(self, start: int) -> bool:
+        """Does a frame with its own evidence (check passes, a plausible head or nothing
+        follows it) start inside the frame at ``start``?"""
+        length = self.frame_length
+        for candidate in self._starts(start + 1, start + length):
+            candidate = int(candidate)
+            if (self._end >= candidate + length and self._checked(candidate) is True
+                    and self._follows_at(candidate + length, candidate)):
                 return True
-        return _LOST.format(length)
+        return False
 
     def _follows_at(self, pos: int, previous: int) -> bool | None:
         """May a frame following the frame at ``previous`` start at ``pos``? None: need data.
