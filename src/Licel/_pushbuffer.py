@@ -17,7 +17,7 @@ first event from at most :attr:`~licelpush.framing.Framer.hold_limit` bytes
 from __future__ import annotations
 
 from licelpush.decode import FrameDecoder
-from licelpush.framing import NEED_DATA, Frame, Framer, Quarantined
+from licelpush.framing import NEED_DATA, Frame, Quarantined, decoder_framer
 from licelpush.plan import FRAME_DELIMITER
 
 ANALYSIS_CHUNK = 4096
@@ -33,9 +33,7 @@ def head_event(buffer: bytes | bytearray | memoryview, decoder: FrameDecoder, *,
     and an incomplete one is damage. A returned :class:`Frame`'s ``data`` is a
     view into a private copy, valid until the next call.
     """
-    framer = Framer(decoder.frame_length, decoder.problem, recv_chunk=ANALYSIS_CHUNK,
-                    head_check=decoder.follows, head_length=decoder.head_length,
-                    shot_word_range=decoder.shot_word_range)
+    framer = decoder_framer(decoder, recv_chunk=ANALYSIS_CHUNK)
     head = memoryview(buffer)[:framer.hold_limit]
     if head:
         framer.feed(head)

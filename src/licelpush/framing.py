@@ -65,11 +65,14 @@ from __future__ import annotations
 import collections
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 
 from licelpush.plan import FRAME_DELIMITER
+
+if TYPE_CHECKING:
+    from licelpush.decode import FrameDecoder
 
 
 class _NeedData:
@@ -117,10 +120,14 @@ class Quarantined:
 
 FrameCheck = Callable[[memoryview], "str | None"]
 """Why a complete frame is invalid, or None (e.g. FrameDecoder.problem)."""
+BatchCheck = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""Which of many frame starts (second argument) in a uint8 buffer (first) can pass the
+check: a bool array (e.g. FrameDecoder.shots_plausible); a cheap vectorised pre-check."""
 HeadCheck = Callable[[memoryview, memoryview], bool]
 """Whether the first ``head_length`` bytes (second argument) can start the frame that
 follows the frame given as first argument (e.g. FrameDecoder.follows)."""
 
+_NO_CANDIDATES = np.empty(0, dtype=np.int64)
 _LOST = ("no frame start (FF FF, plausible timestamp and shot word) right after the frame "
          "nor one frame later: bytes lost or added within {} bytes")
 
@@ -131,6 +138,7 @@ class Framer:
     def __init__(self, frame_length: int, check: FrameCheck | None = None,
                  recv_chunk: int = DEFAULT_RECV_CHUNK, head_check: HeadCheck | None = None,
                  head_length: int = 8, *, shot_word_range: tuple[int, int] | None = None,
+                 batch_check: BatchCheck | None = None,
                  lost_sync_frames: int = LOST_SYNC_FRAMES,
                  lost_sync_seconds: float | None = None) -> None:
         if frame_length < 8:
@@ -140,6 +148,9 @@ class Framer:
         self._head_check = head_check
         self._head_length = head_length if head_check is not None else 2
         self._shot_range = shot_word_range
+        self._batch_check = batch_check
+        self._pruned = 0
+        """Stream offset below which candidates have passed ``batch_check``."""
         self._recv_chunk = max(4096, recv_chunk)
         self.hold_limit = MAX_HELD_FRAMES * frame_length + self._head_length
         """Most undecided bytes the framer holds (it decides with this many)."""
@@ -155,7 +166,10 @@ class Framer:
         """Set while bytes from ``_pos`` are damage awaiting a confirmed frame start."""
         self._scanned = 0
         """Stream offset up to which resynchronisation has looked for frame starts."""
-        self._candidates: collections.deque[int] = collections.deque()
+        self._candidates = _NO_CANDIDATES
+        """Stream offsets of possible frame starts found by the scan, sorted."""
+        self._next = 0
+        """Index in ``_candidates`` of the first one not decided yet."""
         """Stream offsets of possible frame starts found by the scan, not yet decided."""
         self._arrivals: collections.deque[tuple[int, float | None]] = collections.deque()
         """(stream offset after a receive, its time), oldest first."""
@@ -441,47 +455,74 @@ class Framer:
     def _start_resync(self, reason: str) -> Frame | Quarantined | _NeedData:
         self._pending_reason = reason
         self._scanned = self._offset + self._pos + 1
-        self._candidates.clear()
+        self._candidates, self._next = _NO_CANDIDATES, 0
         return self._resync()
 
     def _scan(self) -> None:
         """Find possible frame starts among the bytes not scanned yet (each byte once)."""
         first = self._scanned - self._offset
         found = self._starts(first, self._end)
-        self._candidates.extend((found + self._offset).tolist())
+        if len(found):
+            self._candidates = np.concatenate((self._candidates[self._next:],
+                                               found + self._offset))
+            self._next = 0
         width = SHOT_WORD_OFFSET + 2 if self._shot_range else 2
         self._scanned = self._offset + max(first, self._end - width + 1)
         if self._eos:
             self._scanned = self._offset + self._end
 
+    def _has_candidate(self) -> bool:
+        return self._next < len(self._candidates)
+
+    def _prune(self) -> None:
+        """Drop, in one vectorised pass, the candidates whose complete frames fail
+        ``batch_check`` (each candidate is looked at once)."""
+        if self._batch_check is None or not self._has_candidate():
+            return
+        starts = self._candidates[self._next:]
+        first = int(np.searchsorted(starts, self._pruned))
+        last = int(np.searchsorted(starts, self._offset + self._end - self.frame_length,
+                                   side="right"))
+        if last <= first:
+            return
+        todo = starts[first:last]
+        raw = np.frombuffer(self._buf, dtype=np.uint8, count=self._end)
+        keep = self._batch_check(raw, todo - self._offset)
+        self._pruned = int(todo[-1]) + 1
+        if not keep.all():
+            self._candidates = np.concatenate((starts[:first], todo[keep], starts[last:]))
+            self._next = 0
+
     def _resync(self) -> Frame | Quarantined | _NeedData:
         """Find the next confirmed frame start after damage at ``_pos``."""
         reason = self._pending_reason or "damaged data"
         length = self.frame_length
+        self._prune()
         while True:
-            if not self._candidates:
+            if not self._has_candidate():
                 self._scan()
-            if not self._candidates:
+                self._prune()
+            if not self._has_candidate():
                 ruled_out = self._scanned - self._offset
                 if self._eos:
                     return self._quarantine(self._end, reason, keep_pending=True)
                 if ruled_out - self._pos >= length:
                     return self._quarantine(ruled_out, reason, keep_pending=True)
                 return NEED_DATA
-            candidate = self._candidates[0] - self._offset
+            candidate = int(self._candidates[self._next]) - self._offset
             if candidate - self._pos >= length:
                 return self._quarantine(candidate, reason, keep_pending=True)
             if self._end - candidate < length:
                 if self._eos:
-                    self._candidates.popleft()
+                    self._next += 1
                     continue
                 return NEED_DATA
             verdict = self._verdict(candidate, aligned=False)
             if verdict is None:
                 return NEED_DATA
-            self._candidates.popleft()
+            self._next += 1
             if verdict is True:
-                self._candidates.clear()
+                self._candidates, self._next = _NO_CANDIDATES, 0
                 return self._quarantine(candidate, reason)
 
     # -- events ------------------------------------------------------------------
@@ -513,3 +554,13 @@ class Framer:
         self._release(stream_end)
         self._damage_since_frame += len(event.data)
         return event
+
+
+def decoder_framer(decoder: FrameDecoder, *, recv_chunk: int = DEFAULT_RECV_CHUNK,
+                   lost_sync_seconds: float | None = None) -> Framer:
+    """A framer with every check of ``decoder``'s plan (§3.3): shot words, next head,
+    candidate prefilter and the vectorised pre-check."""
+    return Framer(decoder.frame_length, decoder.problem, recv_chunk=recv_chunk,
+                  head_check=decoder.follows, head_length=decoder.head_length,
+                  shot_word_range=decoder.shot_word_range,
+                  batch_check=decoder.shots_plausible, lost_sync_seconds=lost_sync_seconds)
