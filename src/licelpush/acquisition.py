@@ -28,10 +28,15 @@ controller is probed with ``*IDN?`` on the command socket; no answer within
 the timeout is a connection loss. When it answers but still nothing is
 pushed for ``stall_limit`` seconds, the connection is renewed as well.
 
-Times: a record's stop time is when its frame was received, its start time
-stop − shots / laser repetition rate (the fastest laser in use), or the
-previous record's stop when no rate is configured. UTC unless
-``local_time``.
+Times (:mod:`licelpush.recordtimes`): a record's stop time is when its
+frame's last byte arrived (the receive that brought it), its start time the
+previous frame's stop on the same push connection; the first frame of a
+connection starts shots / laser rate before its stop, not before MPUSH (at
+MPUSH when no rate is configured). UTC unless ``local_time``.
+
+Synchronisation: when the framer reports lost synchronisation (no valid frame
+among three frame lengths of damage, or during :func:`lost_sync_seconds` of
+damage), the connection is abandoned and MPUSH restarted like after any fault.
 """
 
 from __future__ import annotations
@@ -63,7 +68,7 @@ from licelpush.errors import (
     OutputError,
 )
 from licelpush.filewriter import MAX_LISTED_FILES, RecordWriter
-from licelpush.framing import NEED_DATA, Frame, Framer
+from licelpush.framing import NEED_DATA, Frame, Framer, decoder_framer
 from licelpush.hardware import RecorderHardware
 from licelpush.journal import Journal, QuarantineFile, utc_now_text
 from licelpush.licelfile import parse_file_name
@@ -75,7 +80,8 @@ from licelpush.plan import (
     overflow_notes,
     shot_limit_notes,
 )
-from licelpush.records import RecordBuilder, acquisition_seconds, acquisition_times
+from licelpush.records import RecordBuilder, acquisition_seconds
+from licelpush.recordtimes import DRIFT_LIMIT, ConnectionClock, TimestampOrder
 
 log = logging.getLogger(__name__)
 
@@ -89,6 +95,8 @@ CLIP_WARNING_INTERVAL = 60.0
 """Seconds between repeated clipping warnings of one channel."""
 QUARANTINE_WARNING_INTERVAL = 5.0
 """Seconds between quarantine warnings in the log (the journal lists every one)."""
+LOST_SYNC_MIN_SECONDS = 5.0
+"""Damage without a valid frame for this long (or 3 acquisitions) is lost synchronisation."""
 REASON_COMPLETED = "completed"
 REASON_USER = "stopped by the user"
 
@@ -269,6 +277,7 @@ class _Link:
     builder: RecordBuilder
     duration_s: float | None
     hardware: dict[int, RecorderHardware]
+    clock: ConnectionClock
     idn: str
     started: float
     last_data: float
@@ -297,6 +306,15 @@ def default_stall_limit(duration_s: float | None) -> float | None:
     return 3.0 * duration_s + 60.0
 
 
+def lost_sync_seconds(duration_s: float | None) -> float:
+    """Seconds of damage without a valid frame that mean lost synchronisation: three
+    acquisitions, at least :data:`LOST_SYNC_MIN_SECONDS` (60 s when no rate is known), so
+    that one damaged frame between good ones never counts."""
+    if duration_s is None:
+        return 60.0
+    return max(3.0 * duration_s, LOST_SYNC_MIN_SECONDS)
+
+
 def new_run_id(now: datetime) -> str:
     """Run id from the UTC start time, e.g. ``20260513T210519Z``."""
     return now.astimezone(timezone.utc).strftime("%Y%m%dT%H%M%SZ")
@@ -322,11 +340,14 @@ class Acquisition:
         self._progress_interval = progress_interval
         self._last_progress = 0.0
         self._clock = time.monotonic
+        self._wall = time.time
+        """Receive times (seconds since the epoch): they become the records' times."""
+        self._order: TimestampOrder | None = None
+        self._drift_warned = False
         self._link: _Link | None = None
         self._connections = 0
         self._attempts_since_frame = 0
         self._last_error: str = ""
-        self._previous_stop: datetime | None = None
         self._last_name_time: datetime | None = None
         self._clip_last_warned: dict[str, float] = {}
         self._quarantine_warned = -QUARANTINE_WARNING_INTERVAL
@@ -481,27 +502,34 @@ class Acquisition:
                     log.warning("%s", note)
             controller.start_mpush(plan)
             # No acquisition of this push connection started before MPUSH did.
-            started = self._file_time(datetime.now(timezone.utc))
-            if self._previous_stop is None or self._previous_stop < started:
-                self._previous_stop = started
+            mpush_time = datetime.fromtimestamp(self._wall(), timezone.utc)
         except BaseException:
             controller.close()
             raise
         assert controller.push_socket is not None
         controller.push_socket.settimeout(opts.poll_interval)
         decoder = FrameDecoder(plan)
-        framer = Framer(plan.frame_length, decoder.problem, head_check=decoder.follows,
-                        head_length=decoder.head_length)
+        duration = acquisition_seconds(self.config, plan)
+        framer = decoder_framer(decoder, lost_sync_seconds=lost_sync_seconds(duration))
+        self._timestamp_order(decoder, duration)
         builder = RecordBuilder(self.config, plan, opts.prefix)
         self._connections += 1
         now = self._clock()
-        link = _Link(controller, self._connections, plan, decoder, framer, builder,
-                     acquisition_seconds(self.config, plan), hardware, idn, now, now, now)
+        link = _Link(controller, self._connections, plan, decoder, framer, builder, duration,
+                     hardware, ConnectionClock(mpush_time, duration), idn, now, now, now)
         if self._remaining() == 1:
             framer.final = True
         log.info("connection %d: MPUSH started on %s, %d-byte frames (%s)", link.number,
                  controller.address, plan.frame_length, idn)
         return link
+
+    def _timestamp_order(self, decoder: FrameDecoder, duration: float | None) -> None:
+        """The run's timestamp byte order check; a new connection has no predecessor."""
+        if self._order is None:
+            self._order = TimestampOrder(decoder.big_endian_timestamp,
+                                         None if duration is None else 1000.0 * duration)
+        self._order.new_connection()
+        decoder.use_byte_order(self._order.big_endian)
 
     def _journal_connect(self, link: _Link) -> None:
         push = link.controller.push_socket
@@ -569,18 +597,30 @@ class Acquisition:
             if n == 0:
                 self._reconnect("the controller closed the push connection", eof=True)
                 continue
-            framer.commit(n)
+            framer.commit(n, self._wall())
             link.received += n
             summary.received_bytes += n
             link.last_data = self._clock()
             self._process(link)
+            self._check_sync(link)
             self._housekeeping()
         summary.reason = REASON_COMPLETED
+
+    def _check_sync(self, link: _Link) -> None:
+        """Abandon the connection when the framer lost synchronisation."""
+        if self._done() or self._link is not link:
+            return
+        lost = link.framer.sync_lost(self._wall())
+        if lost is not None:
+            self._reconnect(f"lost synchronisation: {lost}")
 
     def _idle(self, link: _Link) -> None:
         """No push data within the poll interval: fsync what is due, check liveness."""
         now = self._clock()
         self._housekeeping(now)
+        self._check_sync(link)
+        if self._link is not link:
+            return
         silence = now - link.last_data
         probe_after = self.options.probe_after or default_probe_after(link.duration_s)
         if silence < probe_after or now - link.last_probe < probe_after:
@@ -628,22 +668,24 @@ class Acquisition:
     def _save(self, link: _Link, frame: Frame) -> None:
         summary = self.summary
         writer = self._writer
-        assert summary is not None and writer is not None
+        order = self._order
+        assert summary is not None and writer is not None and order is not None
         data = frame.data
+        if order.observe(data[2:6]):
+            self._timestamp_order_changed(link)
         decoded = link.decoder.decode(data)
         crc = zlib.crc32(data)
-        received = datetime.now(timezone.utc)
-        received_text = utc_now_text(received)
-        stop_time = self._file_time(received)
-        start_time, stop_time = acquisition_times(stop_time, link.duration_s,
-                                                  self._previous_stop)
-        self._previous_stop = stop_time
+        arrived = frame.received if frame.received is not None else self._wall()
+        received = datetime.fromtimestamp(arrived, timezone.utc)
+        times = link.clock.times(received, decoded.timestamp_ms)
+        start_time, stop_time = self._file_time(times.start), self._file_time(times.stop)
         name_time = start_time
         if summary.saved % self.options.acquis_per_file == 0 and self._last_name_time:
             # A new file: keep names unique without probing a run of taken names.
             name_time = max(start_time, self._last_name_time + NAME_STEP)
         record = link.builder.build(decoded, start_time, stop_time, name_time)
         path, index = writer.write(record)
+        latency_ms = round((self._wall() - arrived) * 1000.0, 3)
         if index == 0:
             parsed = parse_file_name(path.name)
             if parsed is not None:
@@ -653,17 +695,44 @@ class Acquisition:
         summary.saved += 1
         link.frames += 1
         self._attempts_since_frame = 0
+        received_text = utc_now_text(received)
         fields: dict[str, object] = {
             "n": summary.saved, "file": path.name, "record": index,
             "timestamp": decoded.timestamp_ms, "crc32": crc, "shots": list(decoded.shots),
-            "received_utc": received_text, "connection": link.number,
+            "received_utc": received_text, "latency_ms": latency_ms,
+            "controller_span_ms": times.controller_span_ms, "connection": link.number,
             "stream_offset": frame.stream_offset,
         }
         if any(decoded.clipped_bins):
             fields["clipped"] = list(decoded.clipped_bins)
             self._note_clipping(link, decoded.clipped_bins)
         self._journal_write("acquisition", utc=received_text, **fields)
+        if times.drift is not None and abs(times.drift) > DRIFT_LIMIT:
+            self._note_drift(link, times.drift)
         self._maybe_progress()
+
+    def _timestamp_order_changed(self, link: _Link) -> None:
+        """The data contradict the IDN's timestamp byte order: say so once, use the data's."""
+        order = self._order
+        assert order is not None
+        link.decoder.use_byte_order(order.big_endian)
+        link.clock.restart_controller_time()
+        log.warning("connection %d: %s", link.number, order.note())
+        self._journal_write("timestamp_order", connection=link.number, idn=link.idn,
+                            declared="big" if order.declared_big_endian else "little",
+                            used="big" if order.big_endian else "little", note=order.note())
+
+    def _note_drift(self, link: _Link, drift: float) -> None:
+        """PC time and controller time drift apart by more than 1 %: warn once per run."""
+        if self._drift_warned:
+            return
+        self._drift_warned = True
+        text = (f"PC time and controller time differ by {100 * drift:+.1f} % since the first "
+                f"frame of connection {link.number} (limit {100 * DRIFT_LIMIT:g} %): record "
+                "times follow the PC clock, the journal's controller_span_ms the controller's")
+        log.warning("%s", text)
+        self._journal_write("clock_drift", connection=link.number, drift=round(drift, 5),
+                            note=text)
 
     def _note_clipping(self, link: _Link, clipped: tuple[int, ...]) -> None:
         summary = self.summary
@@ -764,7 +833,7 @@ class Acquisition:
                     del view
                 if n == 0:
                     break
-                link.framer.commit(n)
+                link.framer.commit(n, self._wall())
                 link.received += n
                 assert self.summary is not None
                 self.summary.received_bytes += n
