@@ -41,6 +41,9 @@ class Ledger:
         self.path = Path(path) if path is not None else None
         self._clock = clock
         self._t0 = clock()
+        self.start_wall = time.time()
+        """Wall-clock time (seconds since the epoch) of ``time`` 0, to compare the ledger
+        with a client's journal."""
         self._file: IO[str] | None = None
         if self.path is not None:
             self._file = self.path.open("w", encoding="utf-8")
