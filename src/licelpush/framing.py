@@ -335,11 +335,13 @@ class Framer:
         beyond = self._end - end
         if following and beyond < self._head_length and not (self._eos or self.final):
             # Part of a head beyond it: wait for the rest (it comes with the same frame).
-            # Nothing beyond it yet: a frame that lost bytes would end inside the next
-            # frame's head, so with a head (or its start) inside, wait for the bytes beyond.
             if beyond:
                 return None, end + self._head_length
-            if self._buf[end - 1] == 0xFF or self._head_inside(start):
+            # Nothing beyond it yet: a frame that lost bytes would end inside the next
+            # frame, whose bytes came in a later receive. With the start of a head inside
+            # (or a last byte FF) that came in a later receive than the bytes before it,
+            # wait for the bytes beyond.
+            if self._suspect_tail(start):
                 return None, end + 1
         if following:
             return True, 0
@@ -408,6 +410,21 @@ class Framer:
             mask &= (word >= lo) & (word <= hi)
         return np.flatnonzero(mask) + first
 
+    def _suspect_tail(self, start: int) -> bool:
+        """Could the end of the frame at ``start`` be the start of the next frame (it lost
+        bytes)? A last byte FF or a plausible head inside it, received in a later receive
+        than the bytes before it."""
+        end = start + self.frame_length
+        stream_end = self._offset + end
+        boundaries = [e - self._offset for e, _ in self._arrivals
+                      if self._offset + start < e < stream_end]
+        if not boundaries:
+            return False  # the whole frame came in one receive
+        if self._buf[end - 1] == 0xFF and boundaries[-1] == end - 1:
+            return True
+        return any(self._follows_at(int(candidate), start)
+                   for candidate in self._plain_starts(start + 1, boundaries[-1] + 1))
+
     def _head_inside(self, start: int) -> bool:
         """Is there a plausible head of a following frame inside the frame at ``start``?"""
         end = start + self.frame_length
@@ -419,6 +436,13 @@ class Framer:
         stop = min(last, self._end - 1)
         if stop <= first:
             return np.empty(0, dtype=np.intp)
+        found = []  # usually none or a few: bytes.find is far cheaper than a numpy pass
+        pos = self._buf.find(FRAME_DELIMITER, first, stop + 1)
+        while 0 <= pos and len(found) < 16:
+            found.append(pos)
+            pos = self._buf.find(FRAME_DELIMITER, pos + 1, stop + 1)
+        if pos < 0:
+            return np.array(found, dtype=np.intp)
         raw = np.frombuffer(self._buf, dtype=np.uint8, count=stop - first + 1, offset=first)
         return np.flatnonzero((raw[:-1] == 0xFF) & (raw[1:] == 0xFF)) + first
 

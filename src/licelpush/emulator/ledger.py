@@ -21,7 +21,9 @@ can read the file while the emulator runs:
   at start), with its ``seconds`` where it has one;
 - ``{"event": "push", "state": "on" | "off", "reason", ...}`` — push mode changes.
 
-Every line also has ``time``: seconds since the emulator started (real time).
+Every line also has ``time``: seconds since the emulator started (real time),
+and ``utc``: the same moment as UTC wall-clock time with milliseconds (the
+format of the acquisition journal's ``received_utc``), to compare the two.
 """
 
 from __future__ import annotations
@@ -29,8 +31,11 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any
+
+from licelpush.journal import utc_now_text
 
 
 class Ledger:
@@ -41,9 +46,7 @@ class Ledger:
         self.path = Path(path) if path is not None else None
         self._clock = clock
         self._t0 = clock()
-        self.start_wall = time.time()
-        """Wall-clock time (seconds since the epoch) of ``time`` 0, to compare the ledger
-        with a client's journal."""
+        self._wall0 = time.time()
         self._file: IO[str] | None = None
         if self.path is not None:
             self._file = self.path.open("w", encoding="utf-8")
@@ -52,7 +55,10 @@ class Ledger:
         """One line ``{"event": event, **fields, "time": ...}``, flushed."""
         if self._file is None:
             return
-        record = {"event": event, **fields, "time": round(self._clock() - self._t0, 6)}
+        elapsed = self._clock() - self._t0
+        moment = datetime.fromtimestamp(self._wall0 + elapsed, timezone.utc)
+        record = {"event": event, **fields, "time": round(elapsed, 6),
+                  "utc": utc_now_text(moment)}
         self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
         self._file.flush()
 
