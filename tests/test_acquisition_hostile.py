@@ -28,7 +28,8 @@ from test_acquisition_scripted import (
 )
 from test_client import FakeController
 
-from licelpush.acquisition import Acquisition, lost_sync_seconds
+from licelpush.acquisition import Acquisition
+from licelpush.framing import lost_sync_seconds
 from licelpush.licelfile import parse_file_name, read_records
 
 BIG = 2_000_000

@@ -90,6 +90,8 @@ MAX_HELD_FRAMES = 3
 """The framer holds at most this many frame lengths (+ one head) of undecided bytes."""
 LOST_SYNC_FRAMES = 3
 """Frame lengths of damage without a valid frame that mean synchronisation is lost."""
+LOST_SYNC_MIN_SECONDS = 5.0
+"""Damage without a valid frame for this long at least means synchronisation is lost."""
 MAX_ARRIVALS = 4096
 """Receive times kept at most; beyond, the newest entry is extended (times only get later)."""
 SHOT_WORD_OFFSET = 6
@@ -578,6 +580,15 @@ class Framer:
         self._release(stream_end)
         self._damage_since_frame += len(event.data)
         return event
+
+
+def lost_sync_seconds(duration_s: float | None) -> float:
+    """Seconds of damage without a valid frame that mean lost synchronisation: three
+    acquisitions (``duration_s`` each), at least :data:`LOST_SYNC_MIN_SECONDS`; 60 s when
+    the acquisition time is unknown. One damaged frame between good ones never counts."""
+    if duration_s is None:
+        return 60.0
+    return max(LOST_SYNC_FRAMES * duration_s, LOST_SYNC_MIN_SECONDS)
 
 
 def decoder_framer(decoder: FrameDecoder, *, recv_chunk: int = DEFAULT_RECV_CHUNK,
