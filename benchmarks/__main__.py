@@ -191,16 +191,17 @@ def run_all(args: argparse.Namespace, report: Callable[[dict], None] | None = No
             for bench in benches:
                 mb = 1.0 if args.quick else framing.DEFAULT_MB
                 add(_guard("framing", bench.name, framing.TARGET_TEXT,
-                           lambda b=bench, m=mb: framing.run(b, args.shared, workdir, m)))
+                           lambda b=bench, m=mb: framing.run(b, args.stations, workdir, m)))
         if "latency" in chosen:
             add(_guard("latency", "typical", latency.TARGET_TEXT,
-                       lambda: latency.run(args.shared, workdir, out_base,
+                       lambda: latency.run(args.stations, workdir, out_base,
                                            frames=10 if args.quick else latency.FRAMES)))
         if "hostile" in chosen:
             add(_guard("hostile", "typical", latency.HOSTILE_TARGET_TEXT,
-                       lambda: latency.hostile(args.shared, workdir, out_base,
+                       lambda: latency.hostile(args.stations, workdir, out_base,
                                                seconds=4.0 if args.quick
-                                               else latency.HOSTILE_SECONDS)))
+                                               else latency.HOSTILE_SECONDS,
+                                               speed=100.0 if args.quick else 20.0)))
         if "idle" in chosen:
             seconds = 3.0 if args.quick else args.idle_seconds
             add(_guard("idle", "typical", idle.TARGET_TEXT,

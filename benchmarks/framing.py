@@ -96,9 +96,9 @@ def measure(plan: MPushPlan, data: bytes) -> dict:
     }
 
 
-def run(bench: BenchConfig, shared: Path, workdir: Path, megabytes: float = DEFAULT_MB) -> dict:
+def run(bench: BenchConfig, stations: Path, workdir: Path, megabytes: float = DEFAULT_MB) -> dict:
     """Every hostile stream of one configuration (JSON-ready dict)."""
-    prepared = prepare(bench, shared, workdir)
+    prepared = prepare(bench, stations, workdir)
     size = int(megabytes * 1e6)
     results = {name: measure(prepared.plan, data)
                for name, data in streams(prepared.plan, size).items()}

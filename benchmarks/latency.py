@@ -50,10 +50,10 @@ def _utc(text: str) -> float:
         tzinfo=timezone.utc).timestamp()
 
 
-def run(shared: Path, workdir: Path, out_base: Path, frames: int = FRAMES) -> dict:
+def run(stations: Path, workdir: Path, out_base: Path, frames: int = FRAMES) -> dict:
     """Latency percentiles of ``acquire`` at ``typical`` (JSON-ready dict)."""
     bench = CONFIGS["typical"]
-    prepared = prepare(bench, shared, workdir)
+    prepared = prepare(bench, stations, workdir)
     with tempfile.TemporaryDirectory(prefix=".bench-latency-", dir=out_base) as tmp:
         ledger = Path(tmp) / "ledger.jsonl"
         output = Path(tmp) / "acquire"
@@ -98,14 +98,14 @@ def _ledger_send_times(ledger: Path) -> dict[int, float]:
     return sent
 
 
-def hostile(shared: Path, workdir: Path, out_base: Path,
-            seconds: float = HOSTILE_SECONDS) -> dict:
+def hostile(stations: Path, workdir: Path, out_base: Path,
+            seconds: float = HOSTILE_SECONDS, speed: float = 20.0) -> dict:
     """Random bytes on the push port: abandons and peak RSS of ``acquire --retries -1``."""
     bench = CONFIGS["typical"]
-    prepared = prepare(bench, shared, workdir)
+    prepared = prepare(bench, stations, workdir)
     with tempfile.TemporaryDirectory(prefix=".bench-hostile-", dir=out_base) as tmp, \
             procs.Emulator(["--config", str(prepared.ini), "--rate", f"{RATE_HZ:g}",
-                            "--speed", "20", "--fault", "noise:every=1"]) as emulator:
+                            "--speed", f"{speed:g}", "--fault", "noise:every=1"]) as emulator:
         output = Path(tmp) / "acquire"
         cmd = procs.licelpush_cmd("acquire", "--config", str(prepared.ini), "--ip", "127.0.0.1",
                                   "--port", str(emulator.port), "--acq", "-1", "--shots",

@@ -24,6 +24,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             framing ......... push stream -> accepted frames and damaged spans
             decode, encode .. frame bytes <-> profiles
             records ......... decoded frame -> Licel record
+            recordtimes ..... record start/stop times, timestamp byte order
             licelfile ....... Licel file format: read, write, names
             config .......... Acquis.ini
             hardware ........ ``TRTYPE?`` description
@@ -34,8 +35,8 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             errors .......... errors and exit statuses
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
-``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``notices``, ``errors``.
+``records``, ``recordtimes``, ``licelfile``, ``config``, ``hardware``,
+``commands``, ``readers``, ``limits``, ``notices``, ``errors``.
 """
 
 __version__ = "0.1.0"
