@@ -64,7 +64,15 @@ def measure(plan: MPushPlan, data: bytes) -> dict:
     decoder = FrameDecoder(plan)
     framer = decoder_framer(decoder)
     source = memoryview(data)
-    frames = quarantined = 0
+    counts = {"frames": 0, "quarantined": 0}
+
+    def take() -> None:
+        while (event := framer.next_event()) is not NEED_DATA:
+            if isinstance(event, Frame):
+                counts["frames"] += 1
+            else:
+                counts["quarantined"] += len(event.data)
+
     started = time.perf_counter()
     for start in range(0, len(data), RECEIVE):
         chunk = source[start:start + RECEIVE]
@@ -72,16 +80,11 @@ def measure(plan: MPushPlan, data: bytes) -> dict:
         view[:len(chunk)] = chunk
         del view
         framer.commit(len(chunk), received=0.0)
-        while (event := framer.next_event()) is not NEED_DATA:
-            if isinstance(event, Frame):
-                frames += 1
-            else:
-                quarantined += len(event.data)
+        take()
     framer.end_of_stream()
-    while (event := framer.next_event()) is not NEED_DATA:
-        if isinstance(event, Frame):
-            frames += 1
+    take()
     seconds = time.perf_counter() - started
+    frames, quarantined = counts["frames"], counts["quarantined"]
     megabytes = len(data) / 1e6
     return {
         "bytes": len(data),
