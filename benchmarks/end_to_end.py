@@ -181,6 +181,62 @@ def acquire_once(ini: Path, port: int, frames: int, shots: int, output: Path,
     return procs.run_measured(cmd, timeout)
 
 
+def _emulated_run(ini: Path, frames: int, shots: int, output: Path,
+                  ledger: Path) -> tuple[procs.Finished, float]:
+    """``acquire`` against ``emulate --max-speed``; its result and the emulator's CPU s."""
+    with procs.Emulator(["--config", str(ini), "--max-speed", "--ledger", str(ledger)]
+                        ) as emulator:
+        cpu0 = procs.cpu_seconds(emulator.proc.pid)
+        done = acquire_once(ini, emulator.port, frames, shots, output)
+        return done, procs.cpu_seconds(emulator.proc.pid) - cpu0
+
+
+def _result(name: str, length: int, frames: int, done: procs.Finished, journal: dict,
+            data_files: int, written: int, emulator_cpu: float, disk: dict) -> dict:
+    """The JSON-ready result of one end-to-end run."""
+    lost = frames - journal["saved"]
+    stream_s = journal["stream_seconds"]
+    # The rate while streaming (first to last saved acquisition) leaves out start-up
+    # (interpreter, imports, connection, recorder set-up); the wall rate includes it.
+    stream_frames_per_s = (journal["saved"] - 1) / stream_s if stream_s else None
+    frames_per_s = stream_frames_per_s or frames / done.wall_s
+    push_rate = frames_per_s * length
+    disk_rate = disk["disk_per_file_bytes_per_s"]
+    # Compare like with like: acquire writes `written` bytes at frames_per_s; the disk
+    # baseline wrote the same files with the same durability.
+    output_rate = frames_per_s * written / frames if frames else 0.0
+    fraction = output_rate / disk_rate if disk_rate else None
+    fast = push_rate >= TARGET_BYTES_PER_S or (fraction or 0.0) >= TARGET_DISK_FRACTION
+    met = lost == 0 and journal["matches_ledger"] is not False and fast
+    return {
+        "benchmark": "end_to_end",
+        "config": name,
+        "frame_length": length,
+        "frames": frames,
+        "wall_seconds": done.wall_s,
+        "bytes_per_s": push_rate,
+        "frames_per_s": frames_per_s,
+        "wall_bytes_per_s": frames * length / done.wall_s,
+        "wall_frames_per_s": frames / done.wall_s,
+        "output_bytes_per_s": output_rate,
+        "frames_lost": lost,
+        "journal": journal,
+        "data_files": data_files,
+        "data_bytes_written": written,
+        "cpu_seconds": done.cpu_s,
+        "cpu_s_per_acquisition": done.cpu_s / frames,
+        "user_seconds": done.user_s,
+        "system_seconds": done.system_s,
+        "emulator_cpu_seconds": emulator_cpu,
+        "acquire_max_rss_bytes": done.max_rss_bytes,
+        "disk_bytes_per_s": disk_rate,
+        **disk,
+        "fraction_of_disk": fraction,
+        "target": TARGET_TEXT,
+        "met": met,
+    }
+
+
 def run(bench: BenchConfig, stations: Path, workdir: Path, out_base: Path,
         frames: int | None = None) -> dict:
     """End-to-end throughput of one configuration (JSON-ready dict)."""
@@ -200,11 +256,7 @@ def run(bench: BenchConfig, stations: Path, workdir: Path, out_base: Path,
         _settle_disk()
         output = Path(tmp) / "acquire"
         ledger = Path(tmp) / "ledger.jsonl"
-        with procs.Emulator(["--config", str(prepared.ini), "--max-speed",
-                             "--ledger", str(ledger)]) as emulator:
-            cpu0 = procs.cpu_seconds(emulator.proc.pid)
-            done = acquire_once(prepared.ini, emulator.port, frames, bench.shots, output)
-            emulator_cpu = procs.cpu_seconds(emulator.proc.pid) - cpu0
+        done, emulator_cpu = _emulated_run(prepared.ini, frames, bench.shots, output, ledger)
         if done.returncode != 0:
             raise RuntimeError(f"acquire exited with {done.returncode}: "
                                f"{(done.stderr or done.stdout)[-800:]}")
@@ -216,44 +268,5 @@ def run(bench: BenchConfig, stations: Path, workdir: Path, out_base: Path,
         disk = {"disk_per_file_bytes_per_s": per_file,
                 "disk_sequential_bytes_per_s": sequential_baseline(
                     Path(tmp) / "disk-sequential", frames, rec_size)}
-    lost = frames - journal["saved"]
-    stream_s = journal["stream_seconds"]
-    # The rate while streaming (first to last saved acquisition) leaves out start-up
-    # (interpreter, imports, connection, recorder set-up); the wall rate includes it.
-    stream_frames_per_s = (journal["saved"] - 1) / stream_s if stream_s else None
-    frames_per_s = stream_frames_per_s or frames / done.wall_s
-    push_rate = frames_per_s * length
-    disk_rate = disk["disk_per_file_bytes_per_s"]
-    # Compare like with like: acquire writes `written` bytes at frames_per_s; the disk
-    # baseline wrote the same files with the same durability.
-    output_rate = frames_per_s * written / frames if frames else 0.0
-    fraction = output_rate / disk_rate if disk_rate else None
-    fast = push_rate >= TARGET_BYTES_PER_S or (fraction or 0.0) >= TARGET_DISK_FRACTION
-    met = lost == 0 and journal["matches_ledger"] is not False and fast
-    return {
-        "benchmark": "end_to_end",
-        "config": bench.name,
-        "frame_length": length,
-        "frames": frames,
-        "wall_seconds": done.wall_s,
-        "bytes_per_s": push_rate,
-        "frames_per_s": frames_per_s,
-        "wall_bytes_per_s": frames * length / done.wall_s,
-        "wall_frames_per_s": frames / done.wall_s,
-        "output_bytes_per_s": output_rate,
-        "frames_lost": lost,
-        "journal": journal,
-        "data_files": len(data_files),
-        "data_bytes_written": written,
-        "cpu_seconds": done.cpu_s,
-        "cpu_s_per_acquisition": done.cpu_s / frames,
-        "user_seconds": done.user_s,
-        "system_seconds": done.system_s,
-        "emulator_cpu_seconds": emulator_cpu,
-        "acquire_max_rss_bytes": done.max_rss_bytes,
-        "disk_bytes_per_s": disk_rate,
-        **disk,
-        "fraction_of_disk": fraction,
-        "target": TARGET_TEXT,
-        "met": met,
-    }
+    return _result(bench.name, length, frames, done, journal, len(data_files), written,
+                   emulator_cpu, disk)

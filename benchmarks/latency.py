@@ -19,7 +19,6 @@ the process (sampled every 50 ms); target: abandons within seconds, < 90 MB.
 from __future__ import annotations
 
 import json
-import signal
 import subprocess
 import tempfile
 import time
@@ -119,12 +118,7 @@ def hostile(stations: Path, workdir: Path, out_base: Path,
                 peak = max(peak, procs.rss_bytes(proc.pid))
                 time.sleep(0.05)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            procs.terminate(proc)
         events = journal_events(output)
     start = next((_utc(e["utc"]) for e in events if e.get("event") == "start"), None)
     abandons = [e for e in events if e.get("event") == "abandon"]
