@@ -15,7 +15,8 @@ import licelpush
 
 PACKAGE = Path(licelpush.__file__).parent
 CORE = ("config", "hardware", "plan", "commands", "framing", "decode", "encode", "licelfile",
-        "records", "recordtimes", "readers", "session", "limits", "notices", "errors")
+        "records", "recordtimes", "readers", "session", "limits", "headerlimits", "notices",
+        "errors")
 """Modules that compute only; they take bytes, text and times and give back values."""
 IO_STDLIB = {"socket", "asyncio", "threading", "signal", "select", "selectors", "queue",
              "subprocess"}

@@ -31,12 +31,13 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             commands ........ the command table (requests and replies)
             readers ......... limits of public readers of Licel files
             limits .......... fixed limits and protocol constants
+            headerlimits .... largest values of the Licel header fields
             notices ......... rate-limited warnings
             errors .......... errors and exit statuses
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``recordtimes``, ``licelfile``, ``config``, ``hardware``,
-``commands``, ``readers``, ``limits``, ``notices``, ``errors``.
+``commands``, ``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``.
 """
 
 __version__ = "0.1.0"
