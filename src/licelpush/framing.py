@@ -10,21 +10,24 @@ shots + 2, length) is accepted as soon as its last byte has arrived, when
 
 * no byte beyond it has arrived yet, or
 * the bytes beyond it begin a plausible head of the next frame (``FF FF`` and,
-  with a ``head_check``, a plausible timestamp and first shot word; fewer
-  than ``head_length`` bytes need only begin with the delimiter).
+  with a ``head_check``, a plausible timestamp and first shot word).
 
 A frame that lost bytes is not complete until the next frame's bytes arrive,
-and the misalignment is then visible. Only when the bytes beyond a checked
-frame are not a plausible head is the evidence ambiguous (the next frame's
-head is damaged, or this frame lost or gained bytes): the framer then waits
-for at most one more frame and accepts the frame when
+and the misalignment is then visible. The framer waits only where the
+evidence is really ambiguous (the frame keeps the time of its own bytes):
 
-* a frame start follows one more frame length on (the next frame kept its
-  length), or
-* (right after an accepted frame) the next frame still begins with a
-  delimiter byte, no plausible frame head lies inside this frame, and the
-  next confirmed frame start is more than half a frame after its end (the
-  next frame lost bytes near its start).
+* fewer than ``head_length`` bytes beyond it: the rest of the head is near;
+* nothing beyond it, and its last byte ``FF`` or a plausible head inside it
+  came in a later receive than the bytes before it (it may have lost bytes
+  and end inside the next frame);
+* bytes beyond it that are not a plausible head (the next frame's head is
+  damaged, or this frame lost or gained bytes): rejected at once when a frame
+  confirmed by its own evidence starts inside it; otherwise accepted when a
+  frame start follows one more frame length on (the next frame kept its
+  length) or, right after an accepted frame, when the next frame still begins
+  with a delimiter byte, no plausible head lies inside this frame and the next
+  confirmed frame start is more than half a frame after its end (the next
+  frame lost bytes near its start). This waits for at most one more frame.
 
 Anything else is damage: resynchronisation looks for the next ``FF FF``
 (with a plausible first shot word when ``shot_word_range`` is given, found by
