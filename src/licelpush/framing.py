@@ -417,18 +417,21 @@ class Framer:
 
     def _suspect_tail(self, start: int) -> bool:
         """Could the end of the frame at ``start`` be the start of the next frame (it lost
-        bytes)? A last byte FF or a plausible head inside it, received in a later receive
-        than the bytes before it."""
+        bytes)? A last byte FF or a plausible head inside it that came in a later receive
+        than the bytes before it, or in a receive that began within the frame's last
+        ``head_length`` bytes."""
         end = start + self.frame_length
         stream_end = self._offset + end
         boundaries = [e - self._offset for e, _ in self._arrivals
                       if self._offset + start < e < stream_end]
         if not boundaries:
             return False  # the whole frame came in one receive
-        if self._buf[end - 1] == 0xFF and boundaries[-1] == end - 1:
+        late = boundaries[-1] >= end - self._head_length
+        if self._buf[end - 1] == 0xFF and late:
             return True
+        last = end if late else boundaries[-1] + 1
         return any(self._follows_at(int(candidate), start)
-                   for candidate in self._plain_starts(start + 1, boundaries[-1] + 1))
+                   for candidate in self._plain_starts(start + 1, last))
 
     def _head_inside(self, start: int) -> bool:
         """Is there a plausible head of a following frame inside the frame at ``start``?"""
