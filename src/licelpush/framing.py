@@ -353,10 +353,10 @@ class Framer:
         # Ambiguous: the next frame's head is damaged, or this frame lost or gained bytes.
         if self._confirmed_inside(start):
             return _LOST.format(length), 0
-        following = self._follows_at(start + 2 * length, start)
-        if following is None:
-            return None, start + 2 * length
-        if following:
+        after_next = start + 2 * length
+        if self._end - after_next < self._head_length and not self._eos:
+            return None, after_next + self._head_length  # a whole head there, or the end
+        if self._follows_at(after_next, start):
             return True, 0
         if aligned and self._buf[end] == 0xFF and not self._head_inside(start):
             after = self._next_confirmed_start(start)
