@@ -1,10 +1,10 @@
 """``python -m benchmarks``: run the benchmarks, print a table, write JSON (issue 6).
 
 Run from the repository root. ``--only`` picks one benchmark (pipeline,
-end_to_end, steady_state, idle, framing, latency, hostile), ``--configs`` the
-configurations of the pipeline, end-to-end and framing benchmarks,
-``--frames`` the frame count of the first two, ``--quick`` tiny sizes and short
-measurements (used by the smoke test).
+end_to_end, steady_state, idle, export_netcdf, framing, latency, hostile),
+``--configs`` the configurations of the pipeline, end-to-end and framing
+benchmarks, ``--frames`` the frame count of the first two, ``--quick`` tiny
+sizes and short measurements (used by the smoke test).
 """
 
 from __future__ import annotations
@@ -19,9 +19,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import configs, end_to_end, framing, idle, latency, pipeline, steady_state
+from benchmarks import (
+    configs,
+    end_to_end,
+    export_netcdf,
+    framing,
+    idle,
+    latency,
+    pipeline,
+    steady_state,
+)
 
-BENCHMARKS = ("pipeline", "end_to_end", "steady_state", "idle", "framing", "latency", "hostile")
+BENCHMARKS = ("pipeline", "end_to_end", "steady_state", "idle", "export_netcdf", "framing",
+              "latency", "hostile")
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
 
 
@@ -128,6 +138,11 @@ def _row(result: dict) -> tuple[str, str, str, str, str]:
         text = (f"{result['abandons']} abandons in {result['seconds']:.0f} s, first after "
                 f"{'-' if first is None else f'{first:.1f} s'}; peak RSS "
                 f"{result['peak_rss_bytes'] / 2**20:.1f} MiB")
+    elif kind == "export_netcdf":
+        text = (f"{_fmt_rate(result['bytes_per_s'], 'B/s')} of Licel input "
+                f"({result['files']} files, {result['input_bytes'] / 1e6:.0f} MB in "
+                f"{result['seconds']:.1f} s; {_fmt_rate(result['bytes_per_cpu_s'], 'B')} per CPU "
+                f"second), peak RSS {result['max_rss_bytes'] / 1e6:.0f} MB")
     else:  # pragma: no cover
         text = json.dumps(result)
     met = result.get("met")
@@ -207,6 +222,10 @@ def run_all(args: argparse.Namespace, report: Callable[[dict], None] | None = No
             add(_guard("idle", "typical", idle.TARGET_TEXT,
                        lambda: idle.run(args.stations, workdir, out_base, seconds=seconds,
                                         quick=args.quick)))
+        if "export_netcdf" in chosen:
+            add(_guard("export_netcdf", "typical", export_netcdf.TARGET_TEXT,
+                       lambda: export_netcdf.run(args.stations, workdir, out_base,
+                                                 quick=args.quick)))
     return {
         "machine": machine(),
         "started_unix": started,

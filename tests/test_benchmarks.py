@@ -138,3 +138,12 @@ def test_latency_and_hostile_soak_are_measured(document: dict) -> None:
     (hostile,) = results(document, "hostile")
     assert hostile["abandons"] >= 1 and hostile["first_abandon_s"] is not None
     assert hostile["peak_rss_bytes"] > 10 * 2**20
+
+
+def test_export_netcdf_reports_rate_and_memory(document: dict) -> None:
+    (r,) = results(document, "export_netcdf")
+    assert r["files"] == 20 and r["input_bytes"] > 20 * 200_000  # 52 000 int32 per record
+    assert r["bytes_per_s"] == pytest.approx(r["input_bytes"] / r["seconds"])
+    assert r["bytes_per_cpu_s"] == pytest.approx(r["input_bytes"] / r["cpu_seconds"])
+    assert r["max_rss_bytes"] > 10 * 2**20 and r["output_bytes"] > 0
+    assert r["met"] == (r["bytes_per_s"] >= 100e6 and r["max_rss_bytes"] < 500e6)
