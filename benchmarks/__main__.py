@@ -1,9 +1,10 @@
 """``python -m benchmarks``: run the benchmarks, print a table, write JSON (issue 6).
 
 Run from the repository root. ``--only`` picks one benchmark (pipeline,
-end_to_end, steady_state, idle, export_netcdf), ``--configs`` the configurations of the
-pipeline and end-to-end benchmarks, ``--frames`` the frame count of those two,
-``--quick`` tiny sizes and short measurements (used by the smoke test).
+end_to_end, steady_state, idle, export_netcdf, framing, latency, hostile),
+``--configs`` the configurations of the pipeline, end-to-end and framing
+benchmarks, ``--frames`` the frame count of the first two, ``--quick`` tiny
+sizes and short measurements (used by the smoke test).
 """
 
 from __future__ import annotations
@@ -18,9 +19,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import configs, end_to_end, export_netcdf, idle, pipeline, steady_state
+from benchmarks import (
+    configs,
+    end_to_end,
+    export_netcdf,
+    framing,
+    idle,
+    latency,
+    pipeline,
+    steady_state,
+)
 
-BENCHMARKS = ("pipeline", "end_to_end", "steady_state", "idle", "export_netcdf")
+BENCHMARKS = ("pipeline", "end_to_end", "steady_state", "idle", "export_netcdf", "framing",
+              "latency", "hostile")
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
 
 
@@ -114,6 +125,19 @@ def _row(result: dict) -> tuple[str, str, str, str, str]:
     elif kind == "idle":
         text = (f"{result['cpu_percent']:.3f} % of one core over {result['seconds']:.0f} s, "
                 f"{result['frames']} frames")
+    elif kind == "framing":
+        text = (f"worst {result['worst_seconds_per_mb'] * 1e3:.1f} ms/MB "
+                f"({result['worst_stream']}); peak held {result['peak_held']:,} B "
+                f"of bound {result['hold_limit']:,} B")
+    elif kind == "latency":
+        text = (f"last byte -> write p50 {result['latency_p50_ms']:.2f} ms, "
+                f"p99 {result['latency_p99_ms']:.2f} ms, max {result['latency_max_ms']:.2f} ms "
+                f"({result['frames']} frames)")
+    elif kind == "hostile":
+        first = result["first_abandon_s"]
+        text = (f"{result['abandons']} abandons in {result['seconds']:.0f} s, first after "
+                f"{'-' if first is None else f'{first:.1f} s'}; peak RSS "
+                f"{result['peak_rss_bytes'] / 2**20:.1f} MiB")
     elif kind == "export_netcdf":
         text = (f"{_fmt_rate(result['bytes_per_s'], 'B/s')} of Licel input "
                 f"({result['files']} files, {result['input_bytes'] / 1e6:.0f} MB in "
@@ -178,6 +202,21 @@ def run_all(args: argparse.Namespace, report: Callable[[dict], None] | None = No
             add(_guard("steady_state", "small", steady_state.TARGET_TEXT,
                        lambda: steady_state.run(args.stations, workdir, out_base,
                                                 quick=args.quick)))
+        if "framing" in chosen:
+            for bench in benches:
+                mb = 1.0 if args.quick else framing.DEFAULT_MB
+                add(_guard("framing", bench.name, framing.TARGET_TEXT,
+                           lambda b=bench, m=mb: framing.run(b, args.stations, workdir, m)))
+        if "latency" in chosen:
+            add(_guard("latency", "typical", latency.TARGET_TEXT,
+                       lambda: latency.run(args.stations, workdir, out_base,
+                                           frames=10 if args.quick else latency.FRAMES)))
+        if "hostile" in chosen:
+            add(_guard("hostile", "typical", latency.HOSTILE_TARGET_TEXT,
+                       lambda: latency.hostile(args.stations, workdir, out_base,
+                                               seconds=4.0 if args.quick
+                                               else latency.HOSTILE_SECONDS,
+                                               speed=100.0 if args.quick else 20.0)))
         if "idle" in chosen:
             seconds = 3.0 if args.quick else args.idle_seconds
             add(_guard("idle", "typical", idle.TARGET_TEXT,

@@ -9,7 +9,6 @@ divided by the wall time is the idle cost. Target ≤ 1 % of one core.
 
 from __future__ import annotations
 
-import signal
 import subprocess
 import tempfile
 import time
@@ -58,12 +57,7 @@ def run(stations: Path, workdir: Path, out_base: Path, seconds: float = DEFAULT_
                               procs.cpu_seconds(emulator.proc.pid), time.monotonic())
             rss = procs.rss_bytes(proc.pid)
         finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            procs.terminate(proc)
             if proc.stderr is not None:
                 proc.stderr.close()
         saved = check_journal(journal_events(output))["saved"]

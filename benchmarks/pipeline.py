@@ -20,9 +20,10 @@ from pathlib import Path
 
 from benchmarks.configs import BenchConfig, Prepared, prepare, push_stream
 from licelpush.decode import FrameDecoder
-from licelpush.framing import NEED_DATA, Frame, Framer
+from licelpush.framing import NEED_DATA, Frame, decoder_framer
 from licelpush.licelfile import HeaderEncoder, record_buffers
-from licelpush.records import RecordBuilder, acquisition_seconds, acquisition_times
+from licelpush.records import RecordBuilder, acquisition_seconds
+from licelpush.recordtimes import ConnectionClock
 
 RECV_CHUNK = 256 * 1024
 STREAM_BYTES = 64 * 1024 * 1024
@@ -57,7 +58,7 @@ class PipelineRunner:
         self.frames = 0
         self.quarantined = 0
         self.record_bytes = 0
-        self._previous_stop: datetime | None = None
+        self._clock = ConnectionClock(datetime.now(timezone.utc), self.duration_s)
         self._encoder = HeaderEncoder()
 
     def run(self, frames: int) -> None:
@@ -67,10 +68,8 @@ class PipelineRunner:
             self._one_pass(goal)
 
     def _one_pass(self, goal: int) -> None:
-        plan = self.prepared.plan
         decoder = self.decoder
-        framer = Framer(plan.frame_length, decoder.problem, recv_chunk=self.chunk,
-                        head_check=decoder.follows, head_length=decoder.head_length)
+        framer = decoder_framer(decoder, recv_chunk=self.chunk)
         stream = memoryview(self.stream)
         total = len(stream)
         stages = self.stages_ns
@@ -81,7 +80,7 @@ class PipelineRunner:
             view = framer.writable()
             n = min(len(view), self.chunk, total - pos)
             view[:n] = stream[pos:pos + n]
-            framer.commit(n)
+            framer.commit(n, time.time())
             pos += n
             if pos == total:
                 framer.end_of_stream()
@@ -104,9 +103,9 @@ class PipelineRunner:
         decoded = self.decoder.decode(frame.data)
         t1 = clock()
         stages["decode"] += t1 - t0
-        received = datetime.now(timezone.utc).replace(tzinfo=None)
-        start, stop = acquisition_times(received, self.duration_s, self._previous_stop)
-        self._previous_stop = stop
+        received = datetime.fromtimestamp(frame.received or 0.0, timezone.utc)
+        times = self._clock.times(received, decoded.timestamp_ms)
+        start, stop = times.start.replace(tzinfo=None), times.stop.replace(tzinfo=None)
         record = self.builder.build(decoded, start, stop, start + timedelta(0))
         t2 = clock()
         stages["build"] += t2 - t1

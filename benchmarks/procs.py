@@ -90,6 +90,17 @@ def run_measured(cmd: list[str], timeout: float, cwd: Path | None = None) -> Fin
                     usage.ru_maxrss * 1024, stdout, stderr)
 
 
+def terminate(proc: subprocess.Popen, grace: float = 30.0) -> None:
+    """SIGTERM ``proc``, then SIGKILL if it does not end within ``grace`` seconds."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(grace)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 class Emulator:
     """``licelpush emulate --port 0 ...`` as a subprocess; parses the ports it prints."""
 
@@ -133,13 +144,7 @@ class Emulator:
 
     def stop(self) -> None:
         """SIGTERM, then SIGKILL if it does not end within 10 s."""
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        terminate(self.proc, 10.0)
         if getattr(self, "_drain", None) is not None:
             self._drain.join(5)
         elif self.proc.stdout is not None:

@@ -113,6 +113,33 @@ def test_idle_reports_cpu_share(document: dict) -> None:
     assert r["met"] == (r["cpu_percent"] <= 1.0)
 
 
+def test_framing_reports_cost_and_a_bounded_buffer(document: dict) -> None:
+    found = results(document, "framing")
+    assert [r["config"] for r in found] == list(CONFIGS)
+    for r in found:
+        assert set(r["streams"]) == {"random", "ff", "heads", "bad_check", "two_long", "clean"}
+        for name, stream in r["streams"].items():
+            assert stream["peak_held"] <= stream["hold_limit"] == 3 * r["frame_length"] + 8
+            assert stream["seconds_per_mb"] > 0
+            if name == "clean":
+                assert stream["quarantined_bytes"] == 0 and stream["frames"] >= 2
+            else:
+                assert stream["frames"] == 0 and stream["quarantined_bytes"] > 0
+        assert r["worst_seconds_per_mb"] == max(
+            s["seconds_per_mb"] for n, s in r["streams"].items() if n != "clean")
+
+
+def test_latency_and_hostile_soak_are_measured(document: dict) -> None:
+    (latency,) = results(document, "latency")
+    assert latency["frames"] == 10
+    assert 0 <= latency["latency_p50_ms"] <= latency["latency_p99_ms"] <= \
+        latency["latency_max_ms"]
+    assert latency["stop_minus_send_p50_ms"] is not None
+    (hostile,) = results(document, "hostile")
+    assert hostile["abandons"] >= 1 and hostile["first_abandon_s"] is not None
+    assert hostile["peak_rss_bytes"] > 10 * 2**20
+
+
 def test_export_netcdf_reports_rate_and_memory(document: dict) -> None:
     (r,) = results(document, "export_netcdf")
     assert r["files"] == 20 and r["input_bytes"] > 20 * 200_000  # 52 000 int32 per record

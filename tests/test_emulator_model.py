@@ -458,6 +458,32 @@ def test_fault_text_parses_back(kind, every, at, seconds, nbytes, where):
     assert parse_fault(spec.text()) == spec
 
 
+def test_hostile_stream_faults_parse_with_their_defaults():
+    assert parse_fault("pad:every=1") == FaultSpec("pad", every=1, nbytes=2)
+    assert parse_fault("noise:every=1") == FaultSpec("noise", every=1, nbytes=0)
+    assert parse_fault("noise:at=3,bytes=100").nbytes == 100
+    assert parse_fault("byteorder:every=1") == FaultSpec("byteorder", every=1)
+    for text in ("pad:every=1", "noise:every=1", "noise:at=2,bytes=9", "byteorder:at=4"):
+        assert parse_fault(parse_fault(text).text()) == parse_fault(text)
+    with pytest.raises(ValueError, match="takes no 'bytes'"):
+        parse_fault("byteorder:every=1,bytes=2")
+
+
+def test_pad_noise_and_byteorder_reshape_the_frame_deterministically():
+    plan = small_plan()
+    frame = frame_of(plan)
+    schedule = FaultSchedule([], seed=2)
+    padded, records = schedule.damage(frame, 5, [parse_fault("pad:every=1")], plan)
+    assert padded[:len(frame)] == frame and len(padded) == len(frame) + 2
+    assert records == [{"kind": "pad", "bytes": 2}]
+    noise, records = schedule.damage(frame, 5, [parse_fault("noise:every=1")], plan)
+    assert len(noise) == len(frame) and noise != frame and records[0]["kind"] == "noise"
+    assert noise == schedule.damage(frame, 5, [parse_fault("noise:every=1")], plan)[0]
+    assert noise != schedule.damage(frame, 6, [parse_fault("noise:every=1")], plan)[0]
+    swapped, _ = schedule.damage(frame, 5, [parse_fault("byteorder:every=1")], plan)
+    assert swapped[2:6] == frame[2:6][::-1] and swapped[6:] == frame[6:]
+
+
 def test_schedule_every_and_at():
     schedule = FaultSchedule([parse_fault("disconnect:every=5"), parse_fault("corrupt:at=7"),
                               parse_fault("refuse:seconds=1"), parse_fault("stall:at=5")])

@@ -22,7 +22,7 @@ from licelpush.journal import Journal, read_journal
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 VALUES = {"ok", "failed", "command", "push", "kill", "client", "stop", "error", "on", "off",
-          "disconnect"}
+          "disconnect", "big", "little"}
 """Backticked words in the tables that are values, not field names."""
 
 
@@ -31,7 +31,7 @@ def documented_fields(doc: str, kinds: dict[str, set[str]]) -> dict[str, set[str
     of :data:`VALUES` count as field names only where the event has such a field)."""
     rows = {}
     for line in (DOCS / doc).read_text(encoding="utf-8").splitlines():
-        match = re.match(r"\| `([a-z-]+)` \| (.*) \|$", line)
+        match = re.match(r"\| `([a-z_-]+)` \| (.*) \|$", line)
         if match and match.group(1) in kinds:
             words = set(re.findall(r"`([a-z_0-9]+)`", match.group(2)))
             rows[match.group(1)] = words - (VALUES - kinds[match.group(1)])
@@ -64,19 +64,21 @@ def test_events_are_frozen_and_have_distinct_kinds():
     else:
         raise AssertionError("a journal event could be changed after it was made")
     kinds = [kind.KIND for kind in JOURNAL_EVENTS]
-    assert len(set(kinds)) == len(kinds) == 7
+    assert len(set(kinds)) == len(kinds) == 10
 
 
 def test_journal_lines_are_compact_with_event_and_utc_first(tmp_path):
     path = tmp_path / "journal-x.jsonl"
     journal = Journal(path, sync_interval=0)
-    journal.write(AcquisitionEvent(1, "a2650304.050678", 0, 1000, 123, [300], "t", 1, 0),
+    journal.write(AcquisitionEvent(1, "a2650304.050678", 0, 1000, 123, [300], "t", 0.25, None,
+                                   1, 0),
                   utc="2026-05-03T04:05:06.789Z")
     journal.close()
     assert path.read_text() == (
         '{"event":"acquisition","utc":"2026-05-03T04:05:06.789Z","n":1,'
         '"file":"a2650304.050678","record":0,"timestamp":1000,"crc32":123,"shots":[300],'
-        '"received_utc":"t","connection":1,"stream_offset":0}\n')
+        '"received_utc":"t","latency_ms":0.25,"controller_span_ms":null,'
+        '"connection":1,"stream_offset":0}\n')
 
 
 def test_every_line_of_a_run_follows_the_schema(tmp_path):

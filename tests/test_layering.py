@@ -15,7 +15,7 @@ import licelpush
 
 PACKAGE = Path(licelpush.__file__).parent
 CORE = ("config", "hardware", "plan", "commands", "framing", "decode", "encode", "licelfile",
-        "records", "readers", "session", "limits", "notices", "errors",
+        "records", "recordtimes", "readers", "session", "limits", "notices", "errors",
         "wordlayout", "events", "physical", "channelkey", "sccmap", "rewrite")
 """Modules that compute only; they take bytes, text and times and give back values."""
 IO_STDLIB = {"socket", "asyncio", "threading", "signal", "select", "selectors", "queue",

@@ -26,7 +26,6 @@ from licelpush.plan import make_plan
 from licelpush.records import (
     RecordBuilder,
     acquisition_seconds,
-    acquisition_times,
     channel_header,
 )
 
@@ -181,19 +180,6 @@ def test_acquisition_seconds_uses_the_fastest_laser_in_use():
     no_rate = AcquisConfig(cfg.path, cfg.global_info, (Laser(1, 0.0), Laser(2, 0.0),
                                                         Laser(3, 0.0)), cfg.recorders)
     assert acquisition_seconds(no_rate, plan) is None
-
-
-def test_acquisition_times():
-    assert acquisition_times(STOP, 15.0, None) == (START, STOP)
-    assert acquisition_times(STOP, None, START) == (START, STOP)
-    assert acquisition_times(STOP, None, None) == (STOP, STOP)
-    later = STOP + timedelta(seconds=1)
-    assert acquisition_times(STOP, None, later) == (STOP, STOP)
-    # consecutive acquisitions never overlap: start no earlier than the previous stop
-    recent = STOP - timedelta(seconds=2)
-    assert acquisition_times(STOP, 15.0, recent) == (recent, STOP)
-    assert acquisition_times(STOP, 15.0, START - timedelta(seconds=1)) == (START, STOP)
-    assert acquisition_times(STOP, 15.0, later) == (START, STOP)
 
 
 def test_name_time_and_prefix_override():

@@ -9,13 +9,15 @@ acquisition, every question about the buffer is answered by a fresh
 first event says whether the buffer starts with an accepted frame, with a
 span of damage (and how long it is), or whether more bytes are needed to
 tell. Nothing here keeps state between calls, so a script that edits or
-replaces ``pushBuffer`` cannot get it out of step.
+replaces ``pushBuffer`` cannot get it out of step. The framer decides its
+first event from at most :attr:`~licelpush.framing.Framer.hold_limit` bytes
+(three frames and a head), so only those are copied, however long the buffer.
 """
 
 from __future__ import annotations
 
 from licelpush.decode import FrameDecoder
-from licelpush.framing import NEED_DATA, Frame, Framer, Quarantined
+from licelpush.framing import NEED_DATA, Frame, Quarantined, decoder_framer
 from licelpush.wordlayout import FRAME_DELIMITER
 
 ANALYSIS_CHUNK = 4096
@@ -31,11 +33,12 @@ def head_event(buffer: bytes | bytearray | memoryview, decoder: FrameDecoder, *,
     and an incomplete one is damage. A returned :class:`Frame`'s ``data`` is a
     view into a private copy, valid until the next call.
     """
-    framer = Framer(decoder.frame_length, decoder.problem, recv_chunk=ANALYSIS_CHUNK,
-                    head_check=decoder.follows, head_length=decoder.head_length)
-    if buffer:
-        framer.feed(buffer)
-    if end_of_stream:
+    framer = decoder_framer(decoder, recv_chunk=ANALYSIS_CHUNK)
+    head = memoryview(buffer)[:framer.hold_limit]
+    if head:
+        framer.feed(head)
+    del head
+    if end_of_stream and len(buffer) <= framer.hold_limit:
         framer.end_of_stream()
     event = framer.next_event()
     if event is NEED_DATA:
@@ -47,14 +50,14 @@ def head_event(buffer: bytes | bytearray | memoryview, decoder: FrameDecoder, *,
 def may_decide(buffer: bytes | bytearray, decoder: FrameDecoder) -> bool:
     """Cheap pre-check: can :func:`head_event` decide without more bytes?
 
-    False while the buffer starts with a delimiter but holds less than a frame
-    plus the head of the next one; True otherwise (damage is decided by the
-    framer, which may still ask for more).
+    False while the buffer starts with a delimiter but holds less than a
+    frame; True otherwise (the framer may still ask for more when the bytes
+    after a complete frame are ambiguous).
     """
     if len(buffer) < 2:
         return False
     if buffer[:2] == FRAME_DELIMITER:
-        return len(buffer) >= decoder.frame_length + decoder.head_length
+        return len(buffer) >= decoder.frame_length
     return True
 
 

@@ -102,8 +102,8 @@ class DataParser:
                                        end_of_stream=ethernetController.pushStreamEnded)
         if not isinstance(event, Frame):
             self.lastProblem = (event.reason if isinstance(event, Quarantined)
-                                else f"incomplete: {len(buffer)} bytes buffered, a frame and "
-                                     f"the head of the next need {plan.frame_length + 8}")
+                                else f"incomplete: {len(buffer)} bytes buffered, a frame "
+                                     f"needs {plan.frame_length}")
             stamp = decoder.timestamp(buffer) if len(buffer) >= 6 else 0
             return False, [], stamp, {}, {}
         decoded = decoder.decode(event.data)

@@ -30,6 +30,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             decode, encode .. frame bytes <-> profiles
             wordlayout ...... frame head and raw-word layout
             records ......... decoded frame -> Licel record
+            recordtimes ..... record start/stop times, timestamp byte order
             licelfile ....... Licel file format: read, write, names
             config .......... Acquis.ini
             hardware ........ ``TRTYPE?`` description
@@ -45,9 +46,9 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             rewrite ......... records re-encoded with times in UTC
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
-``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``notices``, ``errors``,
-``events``, ``wordlayout``, ``physical``, ``channelkey``, ``sccmap``, ``rewrite``.
+``records``, ``recordtimes``, ``licelfile``, ``config``, ``hardware``,
+``commands``, ``readers``, ``limits``, ``notices``, ``errors``, ``events``,
+``wordlayout``, ``physical``, ``channelkey``, ``sccmap``, ``rewrite``.
 """
 
 __version__ = "0.1.0"

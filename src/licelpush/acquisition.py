@@ -164,9 +164,10 @@ class Acquisition:
         except BaseException:
             controller.close()
             raise
-        self._records.mpush_started()
         link = Link.started(controller, self._session.connections + 1, self.config,
-                            self.options.prefix, idn, hardware, plan)
+                            self.options.prefix, idn, hardware, plan,
+                            self._records.mpush_started())
+        self._records.connected(link)
         link.framer.final = self._session.final
         log.info("connection %d: MPUSH started on %s, %d-byte frames (%s)", link.number,
                  controller.address, plan.frame_length, idn)
@@ -251,6 +252,7 @@ class Acquisition:
                 now = self._clock()
                 self._housekeeping(now)
                 self._perform(session.handle(rs.Tick(now)))
+                self._check_sync(link)
                 continue
             except OSError as exc:
                 self._perform(session.handle(rs.ConnectionLost(
@@ -261,7 +263,19 @@ class Acquisition:
                     "the controller closed the push connection")))
                 continue
             self._records.received(link, n)
+            self._check_sync(link)
             self._housekeeping()
+
+    def _check_sync(self, link: Link) -> None:
+        """Lost synchronisation (the framer's rule, docs/ACQUIRE.md) is a fault like a lost
+        connection: abandon it, reconnect, MPUSH again."""
+        session = self._session
+        if session.stop is not None or session.done or self._link is not link:
+            return
+        lost = link.framer.sync_lost(self._clock())
+        if lost is not None:
+            self._perform(session.handle(rs.ConnectionLost(f"lost synchronisation: {lost}",
+                                                           eof=False)))
 
     # ================================================================== reconnection
 

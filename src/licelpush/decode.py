@@ -56,11 +56,13 @@ class FrameDecoder:
     def __init__(self, plan: MPushPlan) -> None:
         self.plan = plan
         self.frame_length = plan.frame_length
-        self._shot_index = np.array([d.offset // 2 for d in plan.datasets], dtype=np.intp)
         first = np.empty(len(plan.datasets), dtype=np.intp)
         for group in plan.memory_groups:
             first[list(group)] = group[0]
+        self._group_first_list = first.tolist()
+        self._big_endian = plan.big_endian_timestamp
         self._group_first = first
+        self._shot_offsets = np.array([d.offset for d in plan.datasets], dtype=np.intp)
         self._max_shot_word = plan.shots + SHOT_COUNTER_OFFSET
         # All shot words in one C call: skip to each dataset's shot word, read it.
         layout, position = ["<"], 0
@@ -108,21 +110,54 @@ class FrameDecoder:
         return self._shot_problem(frame)
 
     def _shot_problem(self, frame: bytes | bytearray | memoryview) -> str | None:
-        """The full shot-word check of :meth:`problem` (§3.3), with the first culprit."""
-        words = np.frombuffer(frame, dtype=U16)
-        shot_words = words[self._shot_index]
-        bad = (shot_words > self._max_shot_word) | (shot_words < SHOT_COUNTER_OFFSET)
-        if bad.any():
-            i = int(np.argmax(bad))
-            return (f"shot word {int(shot_words[i])} of {self._describe(i)} is outside "
-                    f"{SHOT_COUNTER_OFFSET}..{self._max_shot_word} (shots + 2)")
-        mismatch = shot_words != shot_words[self._group_first]
-        if mismatch.any():
-            i = int(np.argmax(mismatch))
-            j = int(self._group_first[i])
-            return (f"inconsistent shot words in one memory: {self._describe(j)} has "
-                    f"{int(shot_words[j])}, {self._describe(i)} has {int(shot_words[i])}")
+        """The full shot-word check of :meth:`problem` (§3.3), with the first culprit.
+
+        Plain Python over the unpacked words: a hostile stream asks this of every
+        candidate frame start, so it must stay cheap.
+        """
+        shot_words = self._shot_struct.unpack_from(frame)
+        top = self._max_shot_word
+        for i, word in enumerate(shot_words):
+            if not SHOT_COUNTER_OFFSET <= word <= top:
+                return (f"shot word {word} of {self._describe(i)} is outside "
+                        f"{SHOT_COUNTER_OFFSET}..{top} (shots + 2)")
+        for i, j in enumerate(self._group_first_list):
+            if shot_words[i] != shot_words[j]:
+                return (f"inconsistent shot words in one memory: {self._describe(j)} has "
+                        f"{shot_words[j]}, {self._describe(i)} has {shot_words[i]}")
         return None
+
+    def shots_plausible(self, buffer: np.ndarray, starts: np.ndarray) -> np.ndarray:
+        """Vectorised shot-word check (§3.3) of frames starting at each of ``starts`` in
+        ``buffer`` (uint8; every frame complete): a bool per start. Lets the framer
+        rule out a run of candidate frame starts in one numpy pass."""
+        alive = np.arange(len(starts))
+        for offset in self._shot_offsets:  # range first, one dataset at a time: most fail early
+            where = starts[alive] + offset
+            word = buffer[where].astype(np.uint16) | buffer[where + 1].astype(np.uint16) << 8
+            alive = alive[(word >= SHOT_COUNTER_OFFSET) & (word <= self._max_shot_word)]
+            if not len(alive):
+                break
+        good = np.zeros(len(starts), dtype=bool)
+        if len(alive):
+            index = starts[alive][:, None] + self._shot_offsets[None, :]
+            words = buffer[index].astype(np.uint16) | buffer[index + 1].astype(np.uint16) << 8
+            good[alive] = (words == words[:, self._group_first]).all(axis=1)
+        return good
+
+    @property
+    def shot_word_range(self) -> tuple[int, int]:
+        """Plausible raw shot words: 2 (no shot yet) to shots + 2 (§3.3)."""
+        return SHOT_COUNTER_OFFSET, self._max_shot_word
+
+    @property
+    def big_endian_timestamp(self) -> bool:
+        """Byte order :meth:`timestamp` reads (the plan's, until :meth:`use_byte_order`)."""
+        return self._big_endian
+
+    def use_byte_order(self, big_endian: bool) -> None:
+        """Read timestamps in this byte order from now on (when the data contradict the IDN)."""
+        self._big_endian = big_endian
 
     @property
     def head_length(self) -> int:
@@ -135,16 +170,22 @@ class FrameDecoder:
 
         Delimiter, a plausible first shot word, and a controller timestamp at
         most :data:`MAX_FRAME_INTERVAL_MS` after the one of ``frame`` (modulo
-        2**32). The framer asks this of the bytes after a frame, so that an
-        ``FF FF`` inside data words is not taken for the next delimiter (§3.3).
+        2**32) in either byte order, so that a controller whose IDN names the
+        wrong order never makes a good frame invalid. The framer asks this of
+        the bytes after a frame, so that an ``FF FF`` inside data words is not
+        taken for the next delimiter (§3.3).
         """
         if head[:2] != FRAME_DELIMITER:
             return False
         word = head[TIMESTAMP.stop] | head[TIMESTAMP.stop + 1] << 8
         if not SHOT_COUNTER_OFFSET <= word <= self._max_shot_word:
             return False
-        delta = (self.timestamp(head) - self.timestamp(frame)) & 0xFFFFFFFF
-        return delta <= MAX_FRAME_INTERVAL_MS
+        for order in ("big", "little"):
+            delta = (int.from_bytes(head[TIMESTAMP], order)
+                     - int.from_bytes(frame[TIMESTAMP], order))
+            if delta & 0xFFFFFFFF <= MAX_FRAME_INTERVAL_MS:
+                return True
+        return False
 
     def _describe(self, index: int) -> str:
         d = self.plan.datasets[index]
@@ -152,7 +193,7 @@ class FrameDecoder:
 
     def timestamp(self, frame: bytes | bytearray | memoryview) -> int:
         """Controller timestamp in ms (big-endian for ColdFireEthernet, §3.2)."""
-        return frame_timestamp(frame, self.plan.big_endian_timestamp)
+        return frame_timestamp(frame, self._big_endian)
 
     def decode(self, frame: bytes | bytearray | memoryview) -> DecodedFrame:
         """Decode a frame that :meth:`problem` accepted (§4)."""

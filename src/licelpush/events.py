@@ -86,6 +86,11 @@ class AcquisitionEvent(Event):
     shots: list[int]
     """True shots per dataset, in file order."""
     received_utc: str
+    """When the frame's last byte arrived: the record's stop time."""
+    latency_ms: float
+    """From that moment to the end of the record's write."""
+    controller_span_ms: int | None
+    """Controller ms since the previous frame of the connection (None for its first)."""
     connection: int
     stream_offset: int
     """Byte offset of the frame in its connection's stream."""
@@ -118,6 +123,46 @@ class AbandonEvent(Event):
     received_bytes: int
     frames: int
     quarantined_bytes: int
+
+
+@dataclass(frozen=True)
+class TimestampOrderEvent(Event):
+    """The data contradict the IDN's timestamp byte order (once per run)."""
+
+    KIND: ClassVar[str] = "timestamp_order"
+    connection: int
+    idn: str
+    declared: str
+    """``big`` or ``little``: the order the IDN implies."""
+    used: str
+    """``big`` or ``little``: the order the data show and the run uses."""
+    note: str
+
+
+@dataclass(frozen=True)
+class ClockDriftEvent(Event):
+    """PC and controller time drift apart by more than 1 % (once per run)."""
+
+    KIND: ClassVar[str] = "clock_drift"
+    connection: int
+    drift: float
+    """Fraction by which PC time runs ahead of controller time."""
+    note: str
+
+
+@dataclass(frozen=True)
+class RepairEvent(Event):
+    """A partial record a killed run left at the end of a data file, cut off at start."""
+
+    KIND: ClassVar[str] = "repair"
+    file: str
+    kept_bytes: int
+    cut_bytes: int
+    quarantine: str
+    quarantine_offset: int
+    reason: str
+    removed: bool
+    """True when nothing of the file was kept and it was removed."""
 
 
 @dataclass(frozen=True)
@@ -155,8 +200,8 @@ class StopEvent(Event):
 
 
 JOURNAL_EVENTS: tuple[type[Event], ...] = (
-    StartEvent, ConnectEvent, AcquisitionEvent, QuarantineEvent, AbandonEvent,
-    ReconnectEvent, StopEvent)
+    RepairEvent, StartEvent, ConnectEvent, AcquisitionEvent, QuarantineEvent, AbandonEvent,
+    TimestampOrderEvent, ClockDriftEvent, ReconnectEvent, StopEvent)
 """Every kind of journal event, in the order a run writes them first."""
 
 

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 
 import numpy as np
 
@@ -202,24 +202,3 @@ class RecordBuilder:
 
 def _with_shots(template: DatasetHeader, shots: int) -> DatasetHeader:
     return replace(template, shots=shots)
-
-
-def acquisition_times(stop: datetime, duration_s: float | None,
-                      previous_stop: datetime | None) -> tuple[datetime, datetime]:
-    """Start and stop time of an acquisition received at ``stop``.
-
-    start = stop − nominal duration (shots / laser rate) when the rate is
-    known, but never before the previous acquisition's stop, so consecutive
-    acquisitions do not overlap (an emulator run faster than real time, or a
-    laser slower than configured); without a rate, the previous acquisition's
-    stop (or ``stop`` itself for the first one). Never later than ``stop``.
-    """
-    usable_previous = previous_stop if previous_stop is not None and previous_stop <= stop else None
-    if duration_s is not None:
-        start = stop - timedelta(seconds=duration_s)
-        if usable_previous is not None and usable_previous > start:
-            start = usable_previous
-        return start, stop
-    if usable_previous is not None:
-        return usable_previous, stop
-    return stop, stop

@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime
 
 from licelpush.client import Controller, big_endian_timestamps
 from licelpush.config import AcquisConfig
 from licelpush.decode import FrameDecoder
 from licelpush.errors import ControllerError
 from licelpush.events import ConnectEvent, StartEvent
-from licelpush.framing import Framer
+from licelpush.framing import Framer, decoder_framer, lost_sync_seconds
 from licelpush.hardware import RecorderHardware
 from licelpush.plan import MPushPlan, make_plan, overflow_notes
-from licelpush.records import RecordBuilder
+from licelpush.records import RecordBuilder, acquisition_seconds
+from licelpush.recordtimes import ConnectionClock
 from licelpush.session import AcquireOptions, missing_recorders_problem
 
 log = logging.getLogger(__name__)
@@ -45,6 +47,8 @@ class Link:
     builder: RecordBuilder
     hardware: dict[int, RecorderHardware]
     idn: str
+    clock: ConnectionClock
+    """Record times of this push connection (:mod:`licelpush.recordtimes`)."""
     received: int = 0
     frames: int = 0
     quarantined: int = 0
@@ -52,13 +56,14 @@ class Link:
     @classmethod
     def started(cls, controller: Controller, number: int, config: AcquisConfig,
                 prefix: str | None, idn: str, hardware: dict[int, RecorderHardware],
-                plan: MPushPlan) -> Link:
-        """The link of a connection whose ``MPUSH`` was just answered."""
+                plan: MPushPlan, mpush_time: datetime) -> Link:
+        """The link of a connection whose ``MPUSH`` was sent at ``mpush_time`` (UTC)."""
         decoder = FrameDecoder(plan)
-        framer = Framer(plan.frame_length, decoder.problem, head_check=decoder.follows,
-                        head_length=decoder.head_length)
+        duration = acquisition_seconds(config, plan)
+        framer = decoder_framer(decoder, lost_sync_seconds=lost_sync_seconds(duration))
         return cls(controller, number, plan, decoder, framer,
-                   RecordBuilder(config, plan, prefix), hardware, idn)
+                   RecordBuilder(config, plan, prefix), hardware, idn,
+                   ConnectionClock(mpush_time, duration))
 
     def start_event(self, run_id: str, config: AcquisConfig, options: AcquireOptions
                     ) -> StartEvent:

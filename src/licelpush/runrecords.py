@@ -5,10 +5,16 @@ Spec: docs/ACQUIRE.md "Output files" and the journal's ``acquisition`` and
 out the session's :class:`~licelpush.session.WriteRecord` and
 :class:`~licelpush.session.QuarantineSpan` actions for one run.
 
-Times: a record's stop time is when its frame was received, its start time
-stop − shots / laser repetition rate, or the previous record's stop when no
-rate is configured (:func:`licelpush.records.acquisition_times`); no record
-of a connection starts before its ``MPUSH``. UTC unless ``local_time``.
+Times (:mod:`licelpush.recordtimes`, docs/ACQUIRE.md "Times"): a record's
+stop time is when its frame's last byte arrived (the receive that brought
+it, committed to the framer with the run's clock), its start time the
+previous frame's stop on the same push connection; the first frame of a
+connection starts shots / laser rate before its stop, not before its
+``MPUSH`` (at ``MPUSH`` when no rate is known). The journal gives each record
+``received_utc`` (its stop), ``latency_ms`` (last byte to the end of the
+write) and ``controller_span_ms``. The controller's timestamp byte order is
+checked against the data (:class:`~licelpush.recordtimes.TimestampOrder`).
+UTC unless ``local_time``.
 """
 
 from __future__ import annotations
@@ -22,13 +28,19 @@ from datetime import datetime, timezone
 from licelpush import session as rs
 from licelpush.config import AcquisConfig
 from licelpush.errors import ControllerError
-from licelpush.events import AbandonEvent, AcquisitionEvent, QuarantineEvent
+from licelpush.events import (
+    AbandonEvent,
+    AcquisitionEvent,
+    ClockDriftEvent,
+    QuarantineEvent,
+    TimestampOrderEvent,
+)
 from licelpush.framing import NEED_DATA, Frame, Quarantined
 from licelpush.invalidlog import format_entry, head_hex
 from licelpush.journal import utc_now_text
 from licelpush.licelfile import FileNamer
 from licelpush.notices import ClipNotices, QuarantineNotices
-from licelpush.records import acquisition_seconds, acquisition_times
+from licelpush.recordtimes import DRIFT_LIMIT, TimestampOrder
 from licelpush.runlink import Link
 from licelpush.runoutput import RunOutput
 from licelpush.session import AcquireOptions, RunSession
@@ -55,8 +67,11 @@ class RunRecords:
         self._clock = clock
         self.clips = ClipNotices(session.summary.clipped)
         self.quarantine_notices = QuarantineNotices()
-        self._previous_stop: datetime | None = None
         self._namer = FileNamer()
+        self._order: TimestampOrder | None = None
+        self._drift_warned = False
+        self._wall = time.time
+        """Wall clock (seconds since the epoch) that the run's clock is mapped onto."""
 
     def receive_view(self, link: Link) -> memoryview:
         """Where the next push bytes go: no more than the wanted frames need."""
@@ -69,9 +84,10 @@ class RunRecords:
         return view
 
     def received(self, link: Link, n: int) -> None:
-        link.framer.commit(n)
+        now = self._clock()
+        link.framer.commit(n, now)
         link.received += n
-        self.session.handle(rs.DataReceived(self._clock(), n))
+        self.session.handle(rs.DataReceived(now, n))
         self.process(link)
 
     def process(self, link: Link) -> None:
@@ -79,7 +95,8 @@ class RunRecords:
         session = self.session
         while (event := link.framer.next_event()) is not NEED_DATA:
             if isinstance(event, Frame):
-                actions = session.handle(rs.FrameAccepted(self._clock()))
+                arrived = event.received if event.received is not None else self._clock()
+                actions = session.handle(rs.FrameAccepted(arrived))
             else:
                 actions = session.handle(rs.SpanQuarantined(len(event.data)))
             for action in actions:
@@ -122,35 +139,50 @@ class RunRecords:
                                     received_bytes=link.received, frames=link.frames,
                                     quarantined_bytes=link.quarantined))
 
-    def mpush_started(self) -> None:
-        """No acquisition of the new push connection started before its MPUSH."""
-        started = self._file_time(datetime.now(timezone.utc))
-        if self._previous_stop is None or self._previous_stop < started:
-            self._previous_stop = started
+    def mpush_started(self) -> datetime:
+        """The time (UTC) MPUSH of a new push connection was sent: none of its
+        acquisitions started before it."""
+        return datetime.now(timezone.utc)
+
+    def connected(self, link: Link) -> None:
+        """A new push connection: the run's timestamp byte order applies to its decoder."""
+        if self._order is None:
+            duration = link.clock.duration_s
+            self._order = TimestampOrder(link.decoder.big_endian_timestamp,
+                                         None if duration is None else 1000.0 * duration)
+        self._order.new_connection()
+        link.decoder.use_byte_order(self._order.big_endian)
 
     def _file_time(self, utc: datetime) -> datetime:
         """A UTC time as it goes into files: naive, UTC or local (--local-time)."""
         return (utc.astimezone() if self.options.local_time else utc).replace(tzinfo=None)
 
+    def _wall_time(self, moment: float) -> float:
+        """A time of the run's clock as seconds since the epoch."""
+        return self._wall() - (self._clock() - moment)
+
     def save(self, link: Link, frame: Frame) -> None:
-        summary, out = self.session.summary, self.out
+        summary, out, order = self.session.summary, self.out, self._order
+        assert order is not None
         data = frame.data
+        if order.observe(data[2:6]):
+            self._timestamp_order_changed(link)
         decoded = link.decoder.decode(data)
-        received = datetime.now(timezone.utc)
-        received_text = utc_now_text(received)
-        start_time, stop_time = acquisition_times(
-            self._file_time(received), acquisition_seconds(self.config, link.plan),
-            self._previous_stop)
-        self._previous_stop = stop_time
+        arrived = frame.received if frame.received is not None else self._clock()
+        received = datetime.fromtimestamp(self._wall_time(arrived), timezone.utc)
+        times = link.clock.times(received, decoded.timestamp_ms)
+        start_time, stop_time = self._file_time(times.start), self._file_time(times.stop)
         new_file = summary.saved % self.options.acquis_per_file == 0
         name_time = self._namer.name_time(start_time) if new_file else start_time
         path, index = out.writer.write(link.builder.build(decoded, start_time, stop_time,
                                                           name_time))
+        latency_ms = round((self._clock() - arrived) * 1000.0, 3)
         if index == 0:
             self._namer.taken(path.name)
             summary.files.append(path)
             summary.file_count += 1
         link.frames += 1
+        received_text = utc_now_text(received)
         clipped = list(decoded.clipped_bins) if any(decoded.clipped_bins) else None
         if clipped:
             for text in self.clips.note((c.label for c in link.plan.channels), clipped,
@@ -159,8 +191,34 @@ class RunRecords:
         out.write(AcquisitionEvent(
             n=summary.saved + 1, file=path.name, record=index,
             timestamp=decoded.timestamp_ms, crc32=zlib.crc32(data), shots=list(decoded.shots),
-            received_utc=received_text, connection=link.number,
+            received_utc=received_text, latency_ms=latency_ms,
+            controller_span_ms=times.controller_span_ms, connection=link.number,
             stream_offset=frame.stream_offset, clipped=clipped), utc=received_text)
+        if times.drift is not None and abs(times.drift) > DRIFT_LIMIT:
+            self._note_drift(link, times.drift)
+
+    def _timestamp_order_changed(self, link: Link) -> None:
+        """The data contradict the IDN's timestamp byte order: say so once, use the data's."""
+        order = self._order
+        assert order is not None
+        link.decoder.use_byte_order(order.big_endian)
+        link.clock.restart_controller_time()
+        log.warning("connection %d: %s", link.number, order.note())
+        self.out.write(TimestampOrderEvent(
+            connection=link.number, idn=link.idn,
+            declared="big" if order.declared_big_endian else "little",
+            used="big" if order.big_endian else "little", note=order.note()))
+
+    def _note_drift(self, link: Link, drift: float) -> None:
+        """PC time and controller time drift apart by more than 1 %: warn once per run."""
+        if self._drift_warned:
+            return
+        self._drift_warned = True
+        text = (f"PC time and controller time differ by {100 * drift:+.1f} % since the first "
+                f"frame of connection {link.number} (limit {100 * DRIFT_LIMIT:g} %): record "
+                "times follow the PC clock, the journal's controller_span_ms the controller's")
+        log.warning("%s", text)
+        self.out.write(ClockDriftEvent(connection=link.number, drift=round(drift, 5), note=text))
 
     def quarantine(self, link: Link, data: bytes | memoryview, stream_offset: int,
                     reason: str, *, surplus: bool) -> None:

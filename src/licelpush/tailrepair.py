@@ -18,6 +18,7 @@ import stat
 from pathlib import Path
 
 from licelpush.errors import OutputError
+from licelpush.events import RepairEvent
 from licelpush.journal import Journal, QuarantineFile
 from licelpush.licelfile import parse_file_name, scan_records
 
@@ -102,9 +103,9 @@ def repair_tails(directory: Path, journal: Journal, quarantine: QuarantineFile,
             continue
         keep, cut, reason = tail
         offset = quarantine.append(cut)
-        journal.write("repair", file=path.name, kept_bytes=keep, cut_bytes=len(cut),
-                      quarantine=quarantine.path.name, quarantine_offset=offset,
-                      reason=reason, removed=keep == 0)
+        journal.write(RepairEvent(file=path.name, kept_bytes=keep, cut_bytes=len(cut),
+                                  quarantine=quarantine.path.name, quarantine_offset=offset,
+                                  reason=reason, removed=keep == 0))
         _cut(path, keep)
         log.warning("%s: ended in %d bytes of a partial record (%s); cut off into %s",
                     path, len(cut), reason, quarantine.path.name)

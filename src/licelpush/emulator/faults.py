@@ -27,11 +27,12 @@ if TYPE_CHECKING:
     from licelpush.plan import MPushPlan
 
 FAULT_KINDS: tuple[str, ...] = (
-    "disconnect", "corrupt", "lose", "stall", "hang", "reboot", "refuse",
+    "disconnect", "corrupt", "lose", "pad", "noise", "byteorder", "stall", "hang", "reboot",
+    "refuse",
 )
 """Every fault the emulator can inject."""
 
-BYTE_FAULTS: frozenset[str] = frozenset({"corrupt", "lose"})
+BYTE_FAULTS: frozenset[str] = frozenset({"corrupt", "lose", "pad", "noise", "byteorder"})
 """Faults that change the bytes of the frame they fire on."""
 
 TIMED_FAULTS: frozenset[str] = frozenset({"stall", "hang", "reboot", "refuse"})
@@ -44,10 +45,17 @@ DEFAULT_SECONDS: Mapping[str, float] = MappingProxyType(
 CORRUPT_WHERE: tuple[str, ...] = ("any", "delimiter", "timestamp", "shots", "data")
 """Regions ``corrupt`` may be restricted to with ``where=``."""
 
+DEFAULT_BYTES: Mapping[str, Mapping[str, int]] = MappingProxyType(
+    {"pad": {"nbytes": 2}, "noise": {"nbytes": 0}})
+"""``bytes=`` when not given, where it is not 1."""
+
 _ALLOWED_KEYS: Mapping[str, frozenset[str]] = MappingProxyType({
     "disconnect": frozenset({"every", "at"}),
     "corrupt": frozenset({"every", "at", "bytes", "where"}),
     "lose": frozenset({"every", "at", "bytes"}),
+    "pad": frozenset({"every", "at", "bytes"}),
+    "noise": frozenset({"every", "at", "bytes"}),
+    "byteorder": frozenset({"every", "at"}),
     "stall": frozenset({"every", "at", "seconds"}),
     "hang": frozenset({"every", "at", "seconds"}),
     "reboot": frozenset({"every", "at", "seconds"}),
@@ -60,6 +68,11 @@ fault syntax: KIND[:key=value,...]; frame numbers are the 1-based seq of frames 
   corrupt:every=N|at=N[,bytes=K][,where=any|delimiter|timestamp|shots|data]
                                      flip K (default 1) bytes of frame N at seeded positions
   lose:every=N|at=N[,bytes=K]        leave K (default 1) contiguous bytes out of frame N
+  pad:every=N|at=N[,bytes=K]         send frame N K (default 2) seeded random bytes too long
+  noise:every=N|at=N[,bytes=K]       send K seeded random bytes (default: one frame length)
+                                     instead of frame N (every=1: nothing but random bytes)
+  byteorder:every=N|at=N             frame N's timestamp in the other byte order than the
+                                     IDN implies (e.g. with --idn ...ColdFireEthernet...)
   stall:every=N|at=N[,seconds=T]     push nothing for T s (default 6) after frame N;
                                      commands are still answered
   hang:every=N|at=N[,seconds=T]      neither socket answers for T s (default 6)
@@ -67,7 +80,7 @@ fault syntax: KIND[:key=value,...]; frame numbers are the 1-based seq of frames 
                                      come back at power-up state (push mode off)
   refuse[:seconds=T]                 refuse connections for the first T s (default 2);
                                      with every=N|at=N: for T s after frame N
-examples: --fault disconnect:every=50 --fault corrupt:every=23,bytes=3
+examples: --fault disconnect:every=50 --fault corrupt:every=23,bytes=3 --fault pad:every=1
           --fault reboot:at=150,seconds=2 --fault refuse:seconds=3"""
 
 
@@ -80,6 +93,7 @@ class FaultSpec:
     at: int | None = None
     seconds: float = 0.0
     nbytes: int = 1
+    """Bytes of a byte fault; 0 with ``noise``: one frame length."""
     where: str = "any"
 
     def fires_after(self, seq: int) -> bool:
@@ -102,7 +116,7 @@ class FaultSpec:
             parts.append(f"at={self.at}")
         if self.kind in TIMED_FAULTS:
             parts.append(f"seconds={self.seconds:g}")
-        if self.kind in BYTE_FAULTS:
+        if self.kind in BYTE_FAULTS - {"byteorder"} and self.nbytes:
             parts.append(f"bytes={self.nbytes}")
         if self.kind == "corrupt" and self.where != "any":
             parts.append(f"where={self.where}")
@@ -127,7 +141,7 @@ def parse_fault(text: str) -> FaultSpec:
             allowed = ", ".join(sorted(_ALLOWED_KEYS[kind]))
             raise ValueError(f"fault {text!r}: {kind} takes no {key!r}; allowed keys: {allowed}")
         values[key] = value.strip()
-    spec: dict[str, Any] = {"kind": kind}
+    spec: dict[str, Any] = {"kind": kind, **DEFAULT_BYTES.get(kind, {})}
     for key in ("every", "at"):
         if key in values:
             spec[key] = _positive_int(text, key, values[key])
@@ -223,7 +237,25 @@ class FaultSchedule:
                 start = int(rng.integers(0, len(data) - count + 1))
                 del data[start:start + count]
                 records.append({"kind": "lose", "offset": start, "bytes": count})
+            else:
+                data = _reshape(data, spec, rng, records)
         return bytes(data), records
+
+
+def _reshape(data: bytearray, spec: FaultSpec, rng: np.random.Generator,
+             records: list[dict[str, Any]]) -> bytearray:
+    """The hostile-stream faults: ``pad``, ``noise``, ``byteorder``."""
+    if spec.kind == "pad":
+        extra = rng.integers(0, 256, size=spec.nbytes, dtype="u1").tobytes()
+        records.append({"kind": "pad", "bytes": spec.nbytes})
+        return data + extra
+    if spec.kind == "noise":
+        count = spec.nbytes or len(data)
+        records.append({"kind": "noise", "bytes": count})
+        return bytearray(rng.integers(0, 256, size=count, dtype="u1").tobytes())
+    data[2:FRAME_HEADER_BYTES] = data[2:FRAME_HEADER_BYTES][::-1]
+    records.append({"kind": "byteorder"})
+    return data
 
 
 def _corrupt_positions(rng: np.random.Generator, length: int, spec: FaultSpec,

@@ -5,6 +5,10 @@ classes below by ``tests/test_events.py``). Lines are flushed as written so a
 test can read the file while the emulator runs; each is
 ``{"event": KIND, **fields, "time": seconds since the emulator started}``.
 
+Every line also has ``utc``: the moment of ``time`` as UTC wall-clock time
+with milliseconds (the format of the acquisition journal's ``received_utc``),
+to compare the two.
+
 ``crc32`` of a frame is the zlib CRC-32 of the frame as built (``FF FF``
 through the last raw word) before any fault; ``faults`` lists one record per
 fault that damaged it (empty when it went out intact):
@@ -21,11 +25,13 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import IO, Any, ClassVar
 
 from licelpush.errors import OutputError
 from licelpush.events import Event
+from licelpush.journal import utc_now_text
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +119,7 @@ class Ledger:
         self.path = Path(path) if path is not None else None
         self._clock = clock
         self._t0 = clock()
+        self._wall0 = time.time()
         self._file: IO[str] | None = None
         self.error: str | None = None
         """Why the ledger stopped being written (None while it is complete)."""
@@ -127,8 +134,10 @@ class Ledger:
         """One line ``{"event": KIND, **fields, "time": ...}``, flushed."""
         if self._file is None:
             return
-        record = {"event": event.KIND, **event.fields(),
-                  "time": round(self._clock() - self._t0, 6)}
+        elapsed = self._clock() - self._t0
+        moment = datetime.fromtimestamp(self._wall0 + elapsed, timezone.utc)
+        record = {"event": event.KIND, **event.fields(), "time": round(elapsed, 6),
+                  "utc": utc_now_text(moment)}
         try:
             self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
             self._file.flush()
