@@ -343,7 +343,7 @@ def test_push_data_log_describes_the_invalid_data(adapters, tmp_path):
     assert "Licel test IDN" in text and "12345 ms" in text
     assert f"buffer length:     {100 + plan.frame_length} bytes" in text
     assert f"expected length:   {plan.frame_length} bytes" in text
-    assert "invalid span:      100 bytes" in text
+    assert "invalid push data: 100 bytes: " in text
 
 
 # --------------------------------------------------------------------------- connections

@@ -26,7 +26,7 @@ import socket
 import time
 from collections.abc import Iterable
 
-from licelpush.commands import EOL, ReplyMismatch, command, parse_request
+from licelpush.commands import EOL, ReplyMismatch, command, parse_pmt_reply, parse_request
 from licelpush.config import MEMORIES, RecorderConfig
 from licelpush.errors import ControllerError
 from licelpush.hardware import RecorderHardware, parse_trtype
@@ -210,8 +210,6 @@ class Controller:
         self._rx.clear()
 
     def _read_line(self, line: str) -> str:
-        sock = self.command_socket
-        assert sock is not None
         deadline = time.monotonic() + self.timeout
         while True:
             end = self._rx.find(b"\n")
@@ -224,30 +222,69 @@ class Controller:
                     f"controller {self.address}: reply to {line!r} has no line end within "
                     f"{MAX_REPLY_BYTES} bytes"
                 )
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
+            self._receive_more(line, deadline)
+
+    def _receive_more(self, line: str, deadline: float, chunk_size: int = 4096) -> None:
+        """Receive what the command socket has into the reply buffer, waiting at most
+        until ``deadline``; raises :class:`ControllerConnectionError` on timeout or close."""
+        sock = self.command_socket
+        assert sock is not None
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise ControllerConnectionError(
+                f"controller {self.address}: no reply to {line!r} within {self.timeout:g} s"
+            )
+        try:
+            sock.settimeout(remaining)
+            chunk = sock.recv(chunk_size)
+        except OSError as exc:
+            if isinstance(exc, TimeoutError):
                 raise ControllerConnectionError(
-                    f"controller {self.address}: no reply to {line!r} within {self.timeout:g} s"
-                )
-            try:
-                sock.settimeout(remaining)
-                chunk = sock.recv(4096)
-            except OSError as exc:
-                if isinstance(exc, TimeoutError):
-                    raise ControllerConnectionError(
-                        f"controller {self.address}: no reply to {line!r} within "
-                        f"{self.timeout:g} s"
-                    ) from exc
-                raise ControllerConnectionError(
-                    f"controller {self.address}: connection failed waiting for the reply to "
-                    f"{line!r}: {_describe(exc)}"
+                    f"controller {self.address}: no reply to {line!r} within "
+                    f"{self.timeout:g} s"
                 ) from exc
-            if not chunk:
+            raise ControllerConnectionError(
+                f"controller {self.address}: connection failed waiting for the reply to "
+                f"{line!r}: {_describe(exc)}"
+            ) from exc
+        if not chunk:
+            raise ControllerConnectionError(
+                f"controller {self.address}: closed the command connection instead of "
+                f"answering {line!r}"
+            )
+        self._rx += chunk
+
+    def read_data(self, recorder: int, words: int, kind: str, memory: str) -> bytes:
+        """``DATA? recorder words kind memory``: exactly ``2 × words`` bytes of uint16
+        little-endian raw words, word 0 not valid data (§2).
+
+        The whole reply must arrive within the timeout, counted from the request.
+        Raises :class:`ControllerConnectionError` like :meth:`send_line`.
+        """
+        line = command("DATA?").request(recorder, words, kind, memory)
+        sock = self.command_socket
+        if sock is None:
+            raise ControllerConnectionError(f"controller {self.address}: not connected")
+        if self._rx:
+            log.debug("discarding unexpected bytes on the command socket: %r", bytes(self._rx))
+            self._rx.clear()
+        wanted = 2 * words
+        deadline = time.monotonic() + self.timeout
+        try:
+            try:
+                sock.sendall(line.encode("ascii") + EOL)
+            except OSError as exc:
                 raise ControllerConnectionError(
-                    f"controller {self.address}: closed the command connection instead of "
-                    f"answering {line!r}"
-                )
-            self._rx += chunk
+                    f"controller {self.address}: sending {line!r} failed: {_describe(exc)}"
+                ) from exc
+            while len(self._rx) < wanted:
+                self._receive_more(line, deadline, max(4096, wanted - len(self._rx)))
+        except ControllerConnectionError:
+            self._drop_command_socket()
+            raise
+        data = bytes(self._rx[:wanted])
+        del self._rx[:wanted]
+        return data
 
     # ------------------------------------------------------------------ the workflow
 
@@ -308,3 +345,29 @@ class Controller:
     def slave(self) -> str:
         """``SLAVE``: leave push mode."""
         return self.request("SLAVE")
+
+    def set_pmt(self, device: int, volts: int) -> str:
+        """``PMTG device volts``: set a PMT high voltage (§2)."""
+        return self.request("PMTG", device, volts)
+
+    def pmt_voltage(self, device: int) -> float:
+        """``PMT? device``: the PMT high voltage the controller reads back (§2)."""
+        reply = self.request("PMT?", device)
+        try:
+            return parse_pmt_reply(reply)
+        except ValueError as exc:
+            raise ControllerReplyError(
+                f"controller {self.address}: PMT? {device}: {exc}") from None
+
+    def wait_ready(self, milliseconds: int) -> str:
+        """``MWAIT ms``: wait until the selected recorders left the armed state (§2).
+
+        The reply comes when they did or the time is up, so the reply timeout
+        is extended by ``milliseconds`` for this command.
+        """
+        saved = self.timeout
+        self.timeout = saved + milliseconds / 1000.0
+        try:
+            return self.request("MWAIT", milliseconds)
+        finally:
+            self.timeout = saved
