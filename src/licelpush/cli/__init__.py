@@ -24,6 +24,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "split",
     "emulate",
     "acquire",
+    "hv",
+    "discover",
 )
 
 log = logging.getLogger("licelpush")
