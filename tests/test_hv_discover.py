@@ -18,8 +18,7 @@ from licelpush.commands import (
 )
 from licelpush.config import load_config
 from licelpush.discovery import discover
-from licelpush.emulator.model import Controller as EmulatedController
-from licelpush.emulator.model import parse_recorders
+from licelpush.emulator.model import EmulatedController, parse_recorders
 from licelpush.errors import ConfigError, ControllerError
 from licelpush.hv import (
     HvUsageError,

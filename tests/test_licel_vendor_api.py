@@ -307,9 +307,12 @@ def test_push_data_log_each_cycle_describes_valid_frames(tmp_path, monkeypatch):
     parser.pushDataLog(asciiFile_path=str(log_path), ethernetController=controller,
                        idn="Licel IDN", startTime=datetime.now(), Config=config)
     text = log_path.read_text()
-    assert text.count("valid push data: a complete frame") == 2
+    entries = text.strip().split("\n\n")
+    assert [e.splitlines()[0].split(" ", 1)[1] for e in entries] == [
+        "valid push data", "valid push data", "invalid push data"]
+    assert text.count(f"valid frame:       {plan.frame_length} bytes") == 2
     assert text.count(f"expected length:   {plan.frame_length} bytes") == 3
-    assert "invalid push data" in text.split("valid push data: a complete frame")[-1]
+    assert "invalid span:      3 bytes" in entries[2] or "invalid span:" in entries[2]
     assert "unknown" not in text and "acquisition start:" in text
 
 

@@ -40,6 +40,7 @@ from licelpush.decode import DecodedFrame, FrameDecoder, analogue_millivolts, pc
 from licelpush.errors import OutputError
 from licelpush.filewriter import MAX_LISTED_FILES, RecordWriter
 from licelpush.framing import Frame, Quarantined
+from licelpush.invalidlog import append_entry, format_entry, head_hex
 from licelpush.plan import SHOT_COUNTER_OFFSET, MPushPlan, make_plan, plan_from_datasets
 from licelpush.records import RecordBuilder
 
@@ -55,9 +56,6 @@ ShotDict = dict[int, dict[str, int]]
 
 ACQUIS_DATA_TYPES = ("Analogue", "PhotonCounting")
 """``DataType`` values of :meth:`DataParser.saveAcquisDataToLicelFileFormat`."""
-
-LOG_HEAD_BYTES = 32
-"""Bytes of the invalid span shown (hex) in the push data log."""
 
 
 class DataParser:
@@ -294,43 +292,45 @@ class DataParser:
         buffer = getattr(ethernetController, "pushBuffer", ethernetController)
         source = (ethernetController if isinstance(ethernetController, EthernetController)
                   else self._source)
-        status, expected = self._describe_head(buffer, source)
+        title, head, expected = self._describe_head(buffer, source)
         if isinstance(startTime, datetime):
-            when = f"  acquisition start: {startTime.isoformat(timespec='milliseconds')}\n"
+            when = ("acquisition start", startTime.isoformat(timespec="milliseconds"))
         else:
             millis = str(startTime).strip()
             if millis.upper().startswith("MILLISEC"):
                 millis = millis.split(None, 1)[1] if " " in millis else ""
-            when = f"  controller time:   {millis} ms\n"
+            when = ("controller time", f"{millis} ms")
         path = getattr(Config, "acquisIniConfigPath", None)
-        text = (
-            f"{datetime.now().isoformat(timespec='milliseconds')} {status}\n"
-            f"  controller IDN:    {str(idn).strip()}\n"
-            f"{when}"
-            f"  buffer length:     {len(buffer)} bytes\n"
-            f"  expected length:   {expected} bytes (one frame)\n"
-            f"  configuration:     {path}\n"
-            f"  first bytes:       {bytes(buffer[:LOG_HEAD_BYTES]).hex(' ')}\n\n"
-        )
-        with open(asciiFile_path, "a", encoding="utf-8") as log_file:
-            log_file.write(text)
+        text = format_entry(datetime.now().isoformat(timespec="milliseconds"), [
+            ("controller IDN", str(idn).strip()), when,
+            ("buffer length", f"{len(buffer)} bytes"),
+            ("expected length", f"{expected} bytes (one frame)"), head,
+            ("configuration", str(path)), ("first bytes", head_hex(buffer))],
+            width=18, title=title)
+        try:
+            append_entry(asciiFile_path, text)
+        except OutputError as exc:
+            raise OSError(exc.message) from exc
 
-    def _describe_head(self, buffer: Any,
-                       source: EthernetController | None) -> tuple[str, int]:
-        """What the head of ``buffer`` holds, and the frame length of the running plan."""
+    def _describe_head(self, buffer: Any, source: EthernetController | None
+                       ) -> tuple[str, tuple[str, str], int]:
+        """The entry's title and row for the head of ``buffer``, and the frame length."""
         decoder = source.decoder if source is not None else None
         if decoder is None:
-            return "push data before MPUSH started (no plan to check it against)", 0
+            return ("push data before MPUSH started",
+                    ("head", "no plan to check it against"), 0)
         end = source is not None and buffer is source.pushBuffer and source.pushStreamEnded
         event = _pushbuffer.head_event(buffer, decoder, end_of_stream=end)
         if isinstance(event, Frame):
-            return f"valid push data: a complete frame of {len(event.data)} bytes", \
-                decoder.frame_length
-        if isinstance(event, Quarantined):
-            return (f"invalid push data: {len(event.data)} bytes: {event.reason}",
+            return ("valid push data", ("valid frame", f"{len(event.data)} bytes"),
                     decoder.frame_length)
-        return (f"incomplete push data: a frame and the head of the next need "
-                f"{decoder.frame_length + 8} bytes", decoder.frame_length)
+        if isinstance(event, Quarantined):
+            return ("invalid push data",
+                    ("invalid span", f"{len(event.data)} bytes: {event.reason}"),
+                    decoder.frame_length)
+        return ("incomplete push data", ("incomplete", f"a frame and the head of the next "
+                                         f"need {decoder.frame_length + 8} bytes"),
+                decoder.frame_length)
 
     # ------------------------------------------------------------------ processing (vendor API)
 
