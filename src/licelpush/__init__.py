@@ -17,6 +17,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             filewriter ...... Licel files on disk
             journal ......... journal and quarantine files
             invalidlog ...... readable log of invalid push data
+            discovery ....... UDP discovery of controllers
             emulator/ ....... controller emulator (asyncio server + its model)
             testing ......... running the emulator in a thread
     core    session ......... the run's rules: events in, actions out
@@ -28,14 +29,17 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             config .......... Acquis.ini
             hardware ........ ``TRTYPE?`` description
             commands ........ the command table (requests and replies)
+            hv .............. PMT voltages: from the configuration, limits, read-back
             readers ......... limits of public readers of Licel files
             limits .......... fixed limits and protocol constants
+            headerlimits .... largest values of the Licel header fields
             notices ......... rate-limited warnings
             errors .......... errors and exit statuses
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``notices``, ``errors``.
+``readers``, ``limits``, ``notices``, ``errors``, ``hv``,
+``headerlimits``.
 """
 
 __version__ = "0.1.0"
