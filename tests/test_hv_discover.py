@@ -245,3 +245,79 @@ def test_discover_exits_3_when_nobody_answers(capsys):
 
 def test_controller_error_is_the_exit_status_of_failed_tubes():
     assert ControllerError.exit_status == 3 and HvUsageError("x").exit_status == 2
+
+
+# --------------------------------------------------------------------------- acquire --apply-hv
+
+
+def acquire_args(ini: Path, port: int, out: Path, *extra: str) -> list[str]:
+    return ["acquire", "--config", str(ini), "--ip", "127.0.0.1", "--port", str(port),
+            "--acq", "2", "--shots", "10", "--output", str(out), "--timeout", "2",
+            "--retries", "0", *extra]
+
+
+def test_acquire_apply_hv_sets_confirms_and_writes_the_read_back(tmp_path, emulator):  # noqa: F811
+    from licelpush.journal import read_journal
+    from licelpush.licelfile import read_records
+
+    ini = station(tmp_path)
+    emu = emulator(config=ini, recorders="0:16/4,2:16/4", speed=50)
+    assert main(acquire_args(ini, emu.port, tmp_path / "out", "--apply-hv")) == 0
+    controller = Controller("127.0.0.1", emu.port)
+    controller.connect()
+    try:
+        assert (controller.pmt_voltage(0), controller.pmt_voltage(2)) == (700.0, 900.0)
+    finally:
+        controller.close()
+    files = sorted((tmp_path / "out").glob("h*"))
+    voltages = {(d.device_id, d.pmt_voltage) for f in files for r in read_records(f)
+                for d in r.header.datasets}
+    assert voltages == {("BT0", 700), ("BC0", 700), ("BC2", 900)}
+    (journal,) = (tmp_path / "out").glob("journal-*.jsonl")
+    connect = next(e for e in read_journal(journal) if e["event"] == "connect")
+    assert connect["pmt_voltages"] == {"0": 700.0, "2": 900.0}
+
+
+def test_acquire_without_apply_hv_leaves_the_tubes_alone(tmp_path, emulator):  # noqa: F811
+    ini = station(tmp_path)
+    emu = emulator(config=ini, recorders="0:16/4,2:16/4", speed=50)
+    assert main(acquire_args(ini, emu.port, tmp_path / "out")) == 0
+    controller = Controller("127.0.0.1", emu.port)
+    controller.connect()
+    try:
+        assert controller.pmt_voltage(0) == 0.0
+    finally:
+        controller.close()
+
+
+def test_acquire_apply_hv_refuses_to_start_without_confirmation(tmp_path, emulator, capsys):  # noqa: F811
+    ini = station(tmp_path)
+    emu = emulator(config=ini, recorders="0:16/4,2:16/4", speed=50, pmt_slots=[0])
+    assert main(acquire_args(ini, emu.port, tmp_path / "out", "--apply-hv")) == 3
+    err = capsys.readouterr().err
+    assert "PMT 2: set 900 V, reads 356 V" in err and "refusing to start" in err
+    assert not list((tmp_path / "out").glob("h*"))
+
+
+def test_acquire_apply_hv_checks_the_station_limit_before_connecting(tmp_path, capsys):
+    ini = station(tmp_path)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    assert main(acquire_args(ini, port, tmp_path / "out", "--apply-hv",
+                             "--hv-max", "800")) == 2
+    assert "--apply-hv: outside 0-800 V: PMT 2: 900 V" in capsys.readouterr().err
+
+
+def test_record_builder_takes_read_back_voltages(tmp_path):
+    from licelpush.hardware import RecorderHardware
+    from licelpush.plan import make_plan
+    from licelpush.records import RecordBuilder
+
+    config = load_config(station(tmp_path))
+    plan = make_plan(config, {0: RecorderHardware(), 2: RecorderHardware()}, 10)
+    plain = RecordBuilder(config, plan).dataset_headers((10, 10, 10))
+    read_back = RecordBuilder(config, plan, pmt_voltages={2: 897.6}).dataset_headers(
+        (10, 10, 10))
+    assert [h.pmt_voltage for h in plain] == [700, 700, 900]
+    assert [h.pmt_voltage for h in read_back] == [700, 700, 898]

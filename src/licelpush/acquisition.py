@@ -34,7 +34,7 @@ from licelpush.errors import (
 from licelpush.filewriter import RecordWriter
 from licelpush.plan import shot_limit_notes
 from licelpush.records import acquisition_seconds
-from licelpush.runlink import Link, RecorderMissingError, send_slave, start_mpush
+from licelpush.runlink import Link, RecorderMissingError, apply_hv, send_slave, start_mpush
 from licelpush.runoutput import RunOutput, new_run_id
 from licelpush.runrecords import RunRecords
 from licelpush.session import (
@@ -154,7 +154,10 @@ class Acquisition:
         """Connect and run the documented sequence up to ``MPUSH`` (one attempt)."""
         controller = self._controller()
         controller.connect()
+        volts = None
         try:
+            if self.options.apply_hv:
+                volts = apply_hv(controller, self.config, self.options.hv_max_volts)
             idn, hardware, plan = start_mpush(controller, self.config, self.options.shots,
                                               first=self._session.connections == 0)
         except StopRequestedError:
@@ -166,7 +169,7 @@ class Acquisition:
             raise
         self._records.mpush_started()
         link = Link.started(controller, self._session.connections + 1, self.config,
-                            self.options.prefix, idn, hardware, plan)
+                            self.options.prefix, idn, hardware, plan, volts)
         link.framer.final = self._session.final
         log.info("connection %d: MPUSH started on %s, %d-byte frames (%s)", link.number,
                  controller.address, plan.frame_length, idn)

@@ -10,14 +10,16 @@ configure every active recorder, ``*IDN?`` (timestamp byte order),
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
 
-from licelpush.client import Controller, big_endian_timestamps
+from licelpush.client import Controller, ControllerReplyError, big_endian_timestamps
 from licelpush.config import AcquisConfig
 from licelpush.decode import FrameDecoder
 from licelpush.errors import ControllerError
 from licelpush.framing import Framer
 from licelpush.hardware import RecorderHardware
+from licelpush.hv import apply_voltages, check_limits, voltages_from_config
 from licelpush.plan import MPushPlan, make_plan, overflow_notes
 from licelpush.records import RecordBuilder
 from licelpush.session import AcquireOptions, missing_recorders_problem
@@ -44,6 +46,8 @@ class Link:
     builder: RecordBuilder
     hardware: dict[int, RecorderHardware]
     idn: str
+    pmt_voltages: dict[int, float] | None = None
+    """Read-back PMT voltage per recorder when the set-up applied them (``--apply-hv``)."""
     received: int = 0
     frames: int = 0
     quarantined: int = 0
@@ -51,13 +55,14 @@ class Link:
     @classmethod
     def started(cls, controller: Controller, number: int, config: AcquisConfig,
                 prefix: str | None, idn: str, hardware: dict[int, RecorderHardware],
-                plan: MPushPlan) -> Link:
+                plan: MPushPlan, pmt_voltages: dict[int, float] | None = None) -> Link:
         """The link of a connection whose ``MPUSH`` was just answered."""
         decoder = FrameDecoder(plan)
         framer = Framer(plan.frame_length, decoder.problem, head_check=decoder.follows,
                         head_length=decoder.head_length)
         return cls(controller, number, plan, decoder, framer,
-                   RecordBuilder(config, plan, prefix), hardware, idn)
+                   RecordBuilder(config, plan, prefix, pmt_voltages), hardware, idn,
+                   pmt_voltages)
 
     def start_fields(self, run_id: str, config: AcquisConfig, options: AcquireOptions
                      ) -> dict[str, object]:
@@ -75,9 +80,12 @@ class Link:
     def journal_fields(self) -> dict[str, object]:
         """The fields of the journal's ``connect`` event."""
         local, remote = self.controller.push_addresses()
-        return dict(connection=self.number, idn=self.idn, command=self.plan.command,
-                    frame_length=self.plan.frame_length, push_local=local,
-                    push_remote=remote)
+        fields: dict[str, object] = dict(
+            connection=self.number, idn=self.idn, command=self.plan.command,
+            frame_length=self.plan.frame_length, push_local=local, push_remote=remote)
+        if self.pmt_voltages is not None:
+            fields["pmt_voltages"] = {str(d): v for d, v in self.pmt_voltages.items()}
+        return fields
 
 
 def start_mpush(controller: Controller, config: AcquisConfig, shots: int, *,
@@ -110,6 +118,35 @@ def start_mpush(controller: Controller, config: AcquisConfig, shots: int, *,
             log.warning("%s", note)
     controller.start_mpush(plan)
     return idn, hardware, plan
+
+
+class HighVoltageError(ControllerError):
+    """A PMT did not confirm the voltage the configuration asks for."""
+
+
+def apply_hv(controller: Controller, config: AcquisConfig,
+             max_volts: int) -> dict[int, float]:
+    """Set the configuration's PMT voltages and confirm each by read-back (``--apply-hv``).
+
+    Returns the read-back voltage per PMT device (= recorder address,
+    :mod:`licelpush.hv`). A tube that does not confirm raises
+    :class:`HighVoltageError` naming every failing tube; a broken connection
+    raises the client's error, so the run reconnects as for any set-up failure.
+    """
+    targets = voltages_from_config(config)
+    check_limits(targets, max_volts)
+    if not targets:
+        log.warning("--apply-hv: %s gives no PMT voltage for an enabled dataset; none set",
+                    config.path)
+        return {}
+    results = apply_voltages(controller, targets, clock=time.monotonic, sleep=time.sleep,
+                             failure=ControllerReplyError)
+    for result in results:
+        log.info("%s", result.describe())
+    failed = [r.describe() for r in results if not r.ok]
+    if failed:
+        raise HighVoltageError("; ".join(failed) + "; refusing to start")
+    return {r.device: float(r.readback) for r in results if r.readback is not None}
 
 
 def send_slave(controller: Controller, *, bounded: bool) -> None:
