@@ -23,7 +23,7 @@ IO_STDLIB = {"socket", "asyncio", "threading", "signal", "select", "selectors", 
 """Standard-library modules that wait on or talk to the outside world."""
 IO_PROJECT = {"client", "acquisition", "filewriter", "journal", "runlink", "runoutput",
               "runrecords", "invalidlog", "testing", "emulator", "cli", "platform",
-              "discovery"}
+              "discovery", "runpoll"}
 """The project's IO edges (and the packages that hold them)."""
 
 

@@ -11,6 +11,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
     edges   cli/ ............ commands of the ``licelpush`` program
             acquisition ..... the IO loop of a run
             runlink ......... one connection: set-up up to MPUSH
+            runpoll ......... polled acquisition (START, STOP, DATA?) for --mode poll
             runrecords ...... push bytes -> records and quarantined spans
             runoutput ....... the files of a run (writer, journal, quarantine)
             client .......... blocking controller client (sockets)

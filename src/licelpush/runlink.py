@@ -88,9 +88,9 @@ class Link:
         return fields
 
 
-def start_mpush(controller: Controller, config: AcquisConfig, shots: int, *,
-                first: bool) -> tuple[str, dict[int, RecorderHardware], MPushPlan]:
-    """Run the set-up sequence on a connected controller; (IDN, hardware, plan).
+def prepare(controller: Controller, config: AcquisConfig, shots: int, *,
+            first: bool) -> tuple[str, dict[int, RecorderHardware], MPushPlan]:
+    """Run the set-up sequence up to (not including) ``MPUSH``; (IDN, hardware, plan).
 
     ``first``: warn about sums that can overflow (once per run).
     """
@@ -116,7 +116,23 @@ def start_mpush(controller: Controller, config: AcquisConfig, shots: int, *,
     if first:
         for note in overflow_notes(plan):
             log.warning("%s", note)
-    controller.start_mpush(plan)
+    return idn, hardware, plan
+
+
+def start_mpush(controller: Controller, config: AcquisConfig, shots: int, *,
+                first: bool) -> tuple[str, dict[int, RecorderHardware], MPushPlan]:
+    """:func:`prepare`, then ``MPUSH``; (IDN, hardware, plan).
+
+    A controller that refuses ``MPUSH`` (it may predate it) raises a
+    :class:`ControllerReplyError` suggesting ``--mode poll``.
+    """
+    idn, hardware, plan = prepare(controller, config, shots, first=first)
+    try:
+        controller.start_mpush(plan)
+    except ControllerReplyError as exc:
+        raise ControllerReplyError(
+            f"{exc.message}; a controller without MPUSH can be read with --mode poll "
+            "(START, STOP and DATA? per acquisition)") from None
     return idn, hardware, plan
 
 

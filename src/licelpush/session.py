@@ -102,6 +102,9 @@ class AcquireOptions:
     (:mod:`licelpush.hv`); the headers then carry the read-back voltages."""
     hv_max_volts: int = 2000
     """Highest PMT voltage ``apply_hv`` may set (a per-station limit, at most 2000 V)."""
+    mode: str = "mpush"
+    """``mpush`` (the controller pushes frames) or ``poll`` (START, STOP, ``DATA?`` per
+    acquisition, for controllers without MPUSH; :mod:`licelpush.runpoll`)."""
 
     def problems(self, config: AcquisConfig | None = None) -> list[str]:
         """What is wrong with these options, and with ``config`` for a run (empty: usable)."""
@@ -129,6 +132,8 @@ class AcquireOptions:
         if config is not None and not config.active_recorders:
             found.append(f"{config.path}: no recorder has an enabled dataset; "
                          "nothing to acquire")
+        if self.mode not in ACQUIRE_MODES:
+            found.append(f"--mode {self.mode}: must be one of {', '.join(ACQUIRE_MODES)}")
         if config is not None and self.apply_hv:
             found.extend(hv_problems(config, self.hv_max_volts))
         return found
@@ -136,6 +141,10 @@ class AcquireOptions:
 
 MAX_WAIT_S = 1e7
 """Longest time option (about 115 days): longer waits overflow the system's timers."""
+
+
+ACQUIRE_MODES = ("mpush", "poll")
+"""How an acquisition reads the recorders (:attr:`AcquireOptions.mode`)."""
 
 
 def hv_problems(config: AcquisConfig, max_volts: int) -> list[str]:
