@@ -111,3 +111,14 @@ def test_idle_reports_cpu_share(document: dict) -> None:
     assert r["cpu_percent"] == pytest.approx(100 * r["cpu_seconds"] / r["seconds"])
     assert r["cpu_seconds"] >= 0 and r["acquire_rss_bytes"] > 0
     assert r["met"] == (r["cpu_percent"] <= 1.0)
+
+
+def test_poll_results_are_consistent(document: dict) -> None:
+    found = results(document, "poll")
+    assert [r["config"] for r in found] == list(CONFIGS)
+    for r in found:
+        assert r["acquisitions"] == 5 and r["acquisitions_lost"] == 0 and r["met"] is True
+        if r["config"] == "eight":
+            assert r["frame_length"] == frame_length("eight")
+        assert r["acquisitions_per_s"] > 0
+        assert r["bytes_per_s"] == pytest.approx(r["acquisitions_per_s"] * r["frame_length"])
