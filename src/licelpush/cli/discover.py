@@ -34,8 +34,8 @@ def run(args: argparse.Namespace) -> int:
 
     if not 0 < args.port <= 65535:
         raise LicelpushError(f"--port {args.port}: must be 1-65535")
-    if not args.timeout > 0:
-        raise LicelpushError(f"--timeout {args.timeout:g}: must be > 0")
+    if not 0 < args.timeout <= 3600:
+        raise LicelpushError(f"--timeout {args.timeout:g}: must be more than 0, at most 3600 s")
     if args.to:
         try:
             ipaddress.IPv4Address(args.to)

@@ -87,12 +87,18 @@ def run(args: argparse.Namespace) -> int:
     from licelpush.client import Controller
     from licelpush.errors import ControllerError
     from licelpush.hv import HvUsageError, apply_voltages, read_voltages
+    from licelpush.limits import command_port_problem
 
     targets = _targets(args)
     if not targets and not args.get:
         raise HvUsageError("nothing to do: give --set DEV=V, --from-config or --get")
-    if args.tolerance < 0 or args.settle < 0:
-        raise HvUsageError("--tolerance and --settle must not be negative")
+    if not (0 <= args.tolerance <= args.max_volts and 0 <= args.settle <= 3600
+            and 0 < args.timeout <= 3600):
+        raise HvUsageError("--tolerance must be 0..--max-volts, --settle 0-3600 s and "
+                           "--timeout more than 0, at most 3600 s")
+    port_problem = command_port_problem(args.port)
+    if port_problem:
+        raise HvUsageError(f"--port {args.port}: {port_problem}")
     controller = Controller(args.ip, args.port, timeout=args.timeout)
     controller.connect()
     try:
