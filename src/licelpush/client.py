@@ -139,21 +139,25 @@ class Controller:
             raise
         return sock
 
-    def connect(self) -> None:
-        """Open the command socket (port P) and the push socket (port P + 1)."""
+    def connect(self, *, push: bool = True) -> None:
+        """Open the command socket (port P) and, unless ``push`` is False (commands
+        only, e.g. PMT voltages), the push socket (port P + 1)."""
         self.close()
         command_sock = self._connect(self.port, "command")
+        push_sock = None
         try:
             command_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             command_sock.settimeout(self.timeout)
-            push_sock = self._connect(self.port + 1, "push")
+            if push:
+                push_sock = self._connect(self.port + 1, "push")
+                push_sock.settimeout(self.timeout)
         except BaseException:
             command_sock.close()
             raise
-        push_sock.settimeout(self.timeout)
         self.command_socket, self.push_socket = command_sock, push_sock
         self._rx.clear()
-        log.debug("connected to %s (push port %d)", self.address, self.port + 1)
+        log.debug("connected to %s%s", self.address,
+                  f" (push port {self.port + 1})" if push else " (commands only)")
 
     def close(self) -> None:
         """Close both sockets (idempotent; errors ignored)."""

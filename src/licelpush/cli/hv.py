@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     if port_problem:
         raise HvUsageError(f"--port {args.port}: {port_problem}")
     controller = Controller(args.ip, args.port, timeout=args.timeout)
-    controller.connect()
+    controller.connect(push=False)
     try:
         results = apply_voltages(controller, targets, tolerance=args.tolerance,
                                  settle=args.settle, clock=time.monotonic, sleep=time.sleep,
