@@ -39,8 +39,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``notices``, ``errors``, ``hv``,
-``headerlimits``.
+``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``, ``hv``.
 """
 
 __version__ = "0.1.0"
