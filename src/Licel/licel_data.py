@@ -36,11 +36,12 @@ from typing import Any
 import numpy as np
 
 from licelpush.config import RANGE_MILLIVOLTS, AcquisConfig, is_foreign_path
-from licelpush.decode import DecodedFrame, FrameDecoder, analogue_millivolts, pc_megahertz
+from licelpush.decode import DecodedFrame, FrameDecoder
 from licelpush.errors import OutputError
 from licelpush.filewriter import MAX_LISTED_FILES, RecordWriter
 from licelpush.framing import Frame, Quarantined
 from licelpush.invalidlog import append_entry, format_entry, head_hex
+from licelpush.physical import analogue_millivolts, count_rate_megahertz
 from licelpush.plan import SHOT_COUNTER_OFFSET, MPushPlan, make_plan, plan_from_datasets
 from licelpush.records import RecordBuilder
 
@@ -355,9 +356,10 @@ class DataParser:
 
     def scale_PhotonCounting(self, normalizedPhotonCount: Any,  # noqa: N802, N803
                              binWidth: float) -> np.ndarray:  # noqa: N803
-        """Normalised counts -> MHz: × 150 / bin width in m (PROTOCOL.md §4)."""
-        return pc_megahertz(np.asarray(normalizedPhotonCount, dtype=np.float64), 1,
-                            float(binWidth))
+        """Normalised counts -> MHz: × 150 / bin width in m (PROTOCOL.md §4, via
+        :func:`licelpush.physical.count_rate_megahertz`)."""
+        return count_rate_megahertz(np.asarray(normalizedPhotonCount, dtype=np.float64), 1,
+                                    float(binWidth))
 
     def getSquareRootBinary(self, combinedAnalogueRawData: Any, combinedSqdData: Any,  # noqa: N802, N803
                             iNumber: int, iShots: int) -> np.ndarray:  # noqa: N803

@@ -21,6 +21,10 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             discovery ....... UDP discovery of controllers
             emulator/ ....... controller emulator (asyncio server + its model)
             testing ......... running the emulator in a thread
+            datafiles ....... finding and streaming a station's Licel files
+            netcdflib ....... the optional netCDF library, files written whole
+            cfnetcdf ........ CF-1.8 netCDF product
+            scc ............. SCC raw-data product
     core    session ......... the run's rules: events in, actions out
             plan ............ configuration + hardware -> MPUSH command, frame layout
             framing ......... push stream -> accepted frames and damaged spans
@@ -36,10 +40,15 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             headerlimits .... largest values of the Licel header fields
             notices ......... rate-limited warnings
             errors .......... errors and exit statuses
+            physical ........ physical units (mV, MHz) and range axes
+            channelkey ...... which recorder memory a dataset comes from
+            sccmap .......... SCC channel map (TOML)
+            rewrite ......... records re-encoded with times in UTC
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``, ``hv``.
+``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``,
+``physical``, ``channelkey``, ``sccmap``, ``rewrite``, ``hv``.
 """
 
 __version__ = "0.1.0"
