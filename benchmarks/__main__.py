@@ -1,7 +1,7 @@
 """``python -m benchmarks``: run the benchmarks, print a table, write JSON (issue 6).
 
 Run from the repository root. ``--only`` picks one benchmark (pipeline,
-end_to_end, steady_state, idle, export_netcdf, framing, latency, hostile),
+end_to_end, steady_state, idle, export_netcdf, framing, latency, hostile, poll),
 ``--configs`` the configurations of the pipeline, end-to-end and framing
 benchmarks, ``--frames`` the frame count of the first two, ``--quick`` tiny
 sizes and short measurements (used by the smoke test).
@@ -27,11 +27,12 @@ from benchmarks import (
     idle,
     latency,
     pipeline,
+    poll,
     steady_state,
 )
 
 BENCHMARKS = ("pipeline", "end_to_end", "steady_state", "idle", "export_netcdf", "framing",
-              "latency", "hostile")
+              "latency", "hostile", "poll")
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
 
 
@@ -122,6 +123,12 @@ def _row(result: dict) -> tuple[str, str, str, str, str]:
             f"{m['first']:,} -> {m['rss_after_last'] / 2**20:.1f} MiB after {m['last']:,} "
             f"(+{m['growth_bytes'] / 2**20:.2f} MiB)"
             for m in result["measurements"])
+    elif kind == "poll":
+        text = (f"{result['acquisitions_per_s']:,.0f} acquisitions/s "
+                f"({result['ms_per_acquisition']:.2f} ms each, "
+                f"{result['datasets_per_acquisition']} DATA? each), "
+                f"{_fmt_rate(result['bytes_per_s'], 'B/s')}, lost {result['acquisitions_lost']}, "
+                f"{result['cpu_s_per_acquisition'] * 1e3:.2f} ms CPU/acq")
     elif kind == "idle":
         text = (f"{result['cpu_percent']:.3f} % of one core over {result['seconds']:.0f} s, "
                 f"{result['frames']} frames")
@@ -226,6 +233,11 @@ def run_all(args: argparse.Namespace, report: Callable[[dict], None] | None = No
             add(_guard("export_netcdf", "typical", export_netcdf.TARGET_TEXT,
                        lambda: export_netcdf.run(args.stations, workdir, out_base,
                                                  quick=args.quick)))
+        if "poll" in chosen:
+            for bench in benches:
+                count = args.frames or (5 if args.quick else None)
+                add(_guard("poll", bench.name, "-", lambda b=bench, n=count: poll.run(
+                    b, args.stations, workdir, out_base, acquisitions=n)))
     return {
         "machine": machine(),
         "started_unix": started,

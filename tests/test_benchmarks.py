@@ -147,3 +147,14 @@ def test_export_netcdf_reports_rate_and_memory(document: dict) -> None:
     assert r["bytes_per_cpu_s"] == pytest.approx(r["input_bytes"] / r["cpu_seconds"])
     assert r["max_rss_bytes"] > 10 * 2**20 and r["output_bytes"] > 0
     assert r["met"] == (r["bytes_per_s"] >= 100e6 and r["max_rss_bytes"] < 500e6)
+
+
+def test_poll_results_are_consistent(document: dict) -> None:
+    found = results(document, "poll")
+    assert [r["config"] for r in found] == list(CONFIGS)
+    for r in found:
+        assert r["acquisitions"] == 5 and r["acquisitions_lost"] == 0 and r["met"] is True
+        if r["config"] == "eight":
+            assert r["frame_length"] == frame_length("eight")
+        assert r["acquisitions_per_s"] > 0
+        assert r["bytes_per_s"] == pytest.approx(r["acquisitions_per_s"] * r["frame_length"])

@@ -170,13 +170,13 @@ def test_every_reply_passes_the_client_check_of_the_command_table():
         ("MSTART", "MSTART", {}), ("MSTOP", "MSTOP", {}), ("MCLEAR", "MCLEAR", {}),
         ("MCONTINUE", "MCONTINUE", {}), ("SHOTAB?", "SHOTAB?", {}),
         ("MSHOTAB?", "MSHOTAB?", {}), ("MSHOTS?", "MSHOTS?", {}),
-        ("PMTG 3 850", "PMTG", {}), ("PMT? 3", "PMT?", {}),
+        ("PMTG 0 850", "PMTG", {}), ("PMT? 0", "PMT?", {}),
         ("MPUSH 10 0 100 LSW A 0 100 MSW A", "MPUSH", {}),
         ("PUSH 10 100 PC A", "PUSH", {}), ("SLAVE", "SLAVE", {}),
     ]:
         reply = ask(ctrl, line, now=1000.0)
         command(name).check_reply(reply, args)
-    assert ask(ctrl, "PMT? 3") == "PMT 850 on remote"
+    assert ask(ctrl, "PMT? 0") == "PMT 850 on remote"
     assert "ColdFireEthernet" not in ask(ctrl, "*IDN?")
 
 

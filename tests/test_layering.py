@@ -16,14 +16,15 @@ import licelpush
 PACKAGE = Path(licelpush.__file__).parent
 CORE = ("config", "hardware", "plan", "commands", "framing", "decode", "encode", "licelfile",
         "records", "recordtimes", "readers", "session", "limits", "notices", "errors",
-        "wordlayout", "events", "physical", "channelkey", "sccmap", "rewrite")
+        "wordlayout", "events", "physical", "channelkey", "sccmap", "rewrite", "hv")
 """Modules that compute only; they take bytes, text and times and give back values."""
 IO_STDLIB = {"socket", "asyncio", "threading", "signal", "select", "selectors", "queue",
              "subprocess"}
 """Standard-library modules that wait on or talk to the outside world."""
 IO_PROJECT = {"client", "acquisition", "filewriter", "journal", "runlink", "runoutput",
               "runrecords", "invalidlog", "testing", "emulator", "cli", "platform",
-              "datafiles", "netcdflib", "cfnetcdf", "scc", "tailrepair"}
+              "datafiles", "netcdflib", "cfnetcdf", "scc", "tailrepair", "discovery",
+              "runpoll"}
 """The project's IO edges (and the packages that hold them)."""
 
 

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import os
 import weakref
 from datetime import datetime
@@ -34,23 +35,28 @@ from typing import Any
 
 import numpy as np
 
-from licelpush.config import AcquisConfig, is_foreign_path
+from licelpush.config import RANGE_MILLIVOLTS, AcquisConfig, is_foreign_path
 from licelpush.decode import DecodedFrame, FrameDecoder
 from licelpush.errors import OutputError
 from licelpush.filewriter import MAX_LISTED_FILES, RecordWriter
 from licelpush.framing import Frame, Quarantined
 from licelpush.invalidlog import append_entry, format_entry, head_hex
-from licelpush.plan import SHOT_COUNTER_OFFSET, MPushPlan, make_plan
+from licelpush.physical import analogue_millivolts, count_rate_megahertz
+from licelpush.plan import SHOT_COUNTER_OFFSET, MPushPlan, make_plan, plan_from_datasets
 from licelpush.records import RecordBuilder
 
 from . import _pushbuffer
 from .licel_Config import Config
 from .licel_tcpip import EthernetController, recorder_hardware
+from .licel_tr_tcpip import INPUTRANGE, MEMORY
 
 log = logging.getLogger(__name__)
 
 ShotDict = dict[int, dict[str, int]]
 """``{recorder address: {memory letter: shot count as reported (true shots + 2)}}``."""
+
+ACQUIS_DATA_TYPES = ("Analogue", "PhotonCounting")
+"""``DataType`` values of :meth:`DataParser.saveAcquisDataToLicelFileFormat`."""
 
 
 class DataParser:
@@ -153,46 +159,50 @@ class DataParser:
 
     # ------------------------------------------------------------------ saving
 
-    def savePushDataToFile(self, dataSets: list[np.ndarray], Config: Config,  # noqa: N802, N803
-                           startTime: datetime, stopTime: datetime,  # noqa: N803
-                           hardwareInfos: dict[int, Any], time_stamp: int,  # noqa: N803
-                           analogue_shots: ShotDict, pc_shots: ShotDict, shots: int,
-                           ACQUISPERFILE: int) -> Path:  # noqa: N803
+    def savePushDataToLicelFileFormat(self, DataSet: list[np.ndarray], Config: Config,  # noqa: N802, N803
+                                      startTime: datetime, stoptTime: datetime,  # noqa: N803
+                                      TRHardwareInfo: dict[int, Any], time_stamp: int,  # noqa: N803
+                                      analogue_shot_dict: ShotDict, pc_shot_dict: ShotDict,
+                                      shots: int, ACQUISPERFILE: int) -> Path:  # noqa: N803
         """Append one acquisition as a Licel record; returns the file written.
 
-        Files go into the configuration's ``working_directory``
+        Parameter names are the vendor's (``stoptTime`` included). Files go
+        into the configuration's ``working_directory``
         (``measurementInfo['szOutPath']``); a Windows path on another system, an
         unset or an unusable directory falls back to the current directory with
         a warning. ``ACQUISPERFILE`` records go into one file; file names are
         the ``first_letter`` prefix and ``startTime``, never overwriting a file.
         """
         acquis = Config.require()
-        plan = self._plan(acquis, hardwareInfos, shots)
-        if len(dataSets) != len(plan.channels):
-            raise ValueError(f"{len(dataSets)} data sets given, the MPUSH plan has "
+        plan = self._plan(acquis, TRHardwareInfo, shots)
+        if len(DataSet) != len(plan.channels):
+            raise ValueError(f"{len(DataSet)} data sets given, the MPUSH plan has "
                              f"{len(plan.channels)}: {[c.label for c in plan.channels]}")
         true_shots = []
         for channel in plan.channels:
-            counts = analogue_shots if channel.analogue else pc_shots
+            counts = analogue_shot_dict if channel.analogue else pc_shot_dict
             try:
                 true_shots.append(int(counts[channel.recorder][channel.memory])
                                   - SHOT_COUNTER_OFFSET)
             except (KeyError, TypeError):
                 raise ValueError(f"no shot count for {channel.label} in "
-                                 f"{'analogue_shots' if channel.analogue else 'pc_shots'}"
+                                 f"{'analogue_shot_dict' if channel.analogue else 'pc_shot_dict'}"
                                  ) from None
         decoded = DecodedFrame(int(time_stamp), np.empty(0, dtype=np.uint16),
-                               tuple(np.asarray(d) for d in dataSets),
+                               tuple(np.asarray(d) for d in DataSet),
                                (0,) * len(plan.channels), tuple(true_shots))
-        record = self._record_builder(Config, acquis, plan).build(decoded, startTime, stopTime)
-        writer = self._record_writer(Config, acquis, int(ACQUISPERFILE))
+        record = self._record_builder(Config, acquis, plan).build(decoded, startTime, stoptTime)
+        return self._write(Config, acquis, int(ACQUISPERFILE), record)
+
+    savePushDataToFile = savePushDataToLicelFileFormat
+    """The name of :meth:`savePushDataToLicelFileFormat` in the documented MPUSH workflow."""
+
+    def _write(self, config: Config, acquis: AcquisConfig, per_file: int, record: Any) -> Path:
+        writer = self._record_writer(config, acquis, per_file)
         path, index = writer.write(record)
         if index == 0:
             self._files.append(path)
         return path
-
-    savePushDataToLicelFileFormat = savePushDataToFile
-    """The name of :meth:`savePushDataToFile` in other vendor versions."""
 
     def _plan(self, acquis: AcquisConfig, hardwareInfos: dict[int, Any],  # noqa: N803
               shots: int) -> MPushPlan:
@@ -268,36 +278,154 @@ class DataParser:
 
     # ------------------------------------------------------------------ logging
 
-    def pushDataLog(self, logFilePath: str | os.PathLike[str], pushBuffer: Any,  # noqa: N802, N803
-                    Idn: str, controllerTimeMs: Any, ConfigInfo: Config) -> None:  # noqa: N803
-        """Append a human-readable entry about invalid push data to ``logFilePath``.
+    def pushDataLog(self, asciiFile_path: str | os.PathLike[str], ethernetController: Any,  # noqa: N802, N803
+                    idn: str, startTime: Any, Config: Config) -> None:  # noqa: N803
+        """Append a human-readable entry about the head of the push buffer to ``asciiFile_path``.
 
-        The entry names the local time, the controller's IDN and ms timer, the
-        buffer length, the expected length (one frame), the invalid span and
-        why it is invalid, and its first bytes in hex. ``pushBuffer`` may also
-        be the controller (older vendor signature).
+        ``ethernetController`` is the controller (or its ``pushBuffer``, older
+        vendor signature); ``startTime`` the acquisition's start (a datetime) or
+        the controller's ``MILLISEC`` reply (older signature). The entry says
+        whether the buffer starts with a valid frame, damage (the span and why)
+        or too few bytes to tell, and names the controller's IDN, the buffer
+        length, the expected length (one frame of the running plan) and the
+        first bytes in hex. Called before or after ``parseDataFromBuffer``.
         """
-        buffer = getattr(pushBuffer, "pushBuffer", pushBuffer)
-        source = self._source
-        expected = source.BufferSize if source is not None else 0
-        span, reason = len(buffer), self.lastProblem or "unknown"
-        decoder = source.decoder if source is not None else None
-        if decoder is not None:
-            end = buffer is source.pushBuffer and source.pushStreamEnded  # type: ignore[union-attr]
-            event = _pushbuffer.head_event(buffer, decoder, end_of_stream=end)
-            if isinstance(event, Quarantined):
-                span, reason = len(event.data), event.reason
-        millis = str(controllerTimeMs).strip()
-        if millis.upper().startswith("MILLISEC"):
-            millis = millis.split(None, 1)[1] if " " in millis else ""
-        path = getattr(ConfigInfo, "acquisIniConfigPath", None)
+        buffer = getattr(ethernetController, "pushBuffer", ethernetController)
+        source = (ethernetController if isinstance(ethernetController, EthernetController)
+                  else self._source)
+        title, head, expected = self._describe_head(buffer, source)
+        if isinstance(startTime, datetime):
+            when = ("acquisition start", startTime.isoformat(timespec="milliseconds"))
+        else:
+            millis = str(startTime).strip()
+            if millis.upper().startswith("MILLISEC"):
+                millis = millis.split(None, 1)[1] if " " in millis else ""
+            when = ("controller time", f"{millis} ms")
+        path = getattr(Config, "acquisIniConfigPath", None)
         text = format_entry(datetime.now().isoformat(timespec="milliseconds"), [
-            ("controller IDN", str(Idn).strip()), ("controller time", f"{millis} ms"),
+            ("controller IDN", str(idn).strip()), when,
             ("buffer length", f"{len(buffer)} bytes"),
-            ("expected length", f"{expected} bytes (one frame)"),
-            ("invalid span", f"{span} bytes: {reason}"), ("configuration", str(path)),
-            ("first bytes", head_hex(buffer))], width=18)
+            ("expected length", f"{expected} bytes (one frame)"), head,
+            ("configuration", str(path)), ("first bytes", head_hex(buffer))],
+            width=18, title=title)
         try:
-            append_entry(logFilePath, text)
+            append_entry(asciiFile_path, text)
         except OutputError as exc:
             raise OSError(exc.message) from exc
+
+    def _describe_head(self, buffer: Any, source: EthernetController | None
+                       ) -> tuple[str, tuple[str, str], int]:
+        """The entry's title and row for the head of ``buffer``, and the frame length."""
+        decoder = source.decoder if source is not None else None
+        if decoder is None:
+            return ("push data before MPUSH started",
+                    ("head", "no plan to check it against"), 0)
+        end = source is not None and buffer is source.pushBuffer and source.pushStreamEnded
+        event = _pushbuffer.head_event(buffer, decoder, end_of_stream=end)
+        if isinstance(event, Frame):
+            return ("valid push data", ("valid frame", f"{len(event.data)} bytes"),
+                    decoder.frame_length)
+        if isinstance(event, Quarantined):
+            return ("invalid push data",
+                    ("invalid span", f"{len(event.data)} bytes: {event.reason}"),
+                    decoder.frame_length)
+        return ("incomplete push data", ("incomplete", f"a frame and the head of the next "
+                                         f"need {decoder.frame_length + 8} bytes"),
+                decoder.frame_length)
+
+    # ------------------------------------------------------------------ processing (vendor API)
+
+    def normalizeData(self, accumulatedData: Any, iNumber: int,  # noqa: N802, N803
+                      iShots: int) -> np.ndarray:
+        """Accumulated counts / shots (a count of 0 is taken as 1), float64.
+
+        ``iNumber`` (the number of bins) is accepted for the vendor signature."""
+        return np.asarray(accumulatedData, dtype=np.float64) / max(int(iShots), 1)
+
+    def scaleAnalogData(self, dNormalized: Any, inputRange: str,  # noqa: N802, N803
+                        TRHardwareInfo: Any) -> np.ndarray:  # noqa: N803
+        """Normalised analogue counts -> mV: × range / 2^ADC bits (PROTOCOL.md §4).
+
+        ``inputRange`` is ``'-500mV'``, ``'-100mV'`` or ``'-20mV'``."""
+        if inputRange not in INPUTRANGE:
+            raise ValueError(f"scaleAnalogData: inputRange {inputRange!r} must be one of "
+                             f"{', '.join(INPUTRANGE)}")
+        return analogue_millivolts(np.asarray(dNormalized, dtype=np.float64), 1,
+                                   RANGE_MILLIVOLTS[INPUTRANGE[inputRange]],
+                                   int(TRHardwareInfo["ADC Bits"]))
+
+    def scale_PhotonCounting(self, normalizedPhotonCount: Any,  # noqa: N802, N803
+                             binWidth: float) -> np.ndarray:  # noqa: N803
+        """Normalised counts -> MHz: × 150 / bin width in m (PROTOCOL.md §4, via
+        :func:`licelpush.physical.count_rate_megahertz`)."""
+        return count_rate_megahertz(np.asarray(normalizedPhotonCount, dtype=np.float64), 1,
+                                    float(binWidth))
+
+    def getSquareRootBinary(self, combinedAnalogueRawData: Any, combinedSqdData: Any,  # noqa: N802, N803
+                            iNumber: int, iShots: int) -> np.ndarray:  # noqa: N803
+        """For the first ``iNumber`` bins: floor(sqrt(sum of squares × shots − sum²)),
+        uint32; a negative difference (noise in the counters) gives 0."""
+        count = int(iNumber)
+        sums = np.asarray(combinedAnalogueRawData[:count], dtype=np.float64)
+        squares = np.asarray(combinedSqdData[:count], dtype=np.float64)
+        if len(sums) < count or len(squares) < count:
+            raise ValueError(f"getSquareRootBinary: iNumber {count} exceeds the data "
+                             f"({len(sums)} sums, {len(squares)} squares)")
+        spread = np.maximum(squares * float(iShots) - sums * sums, 0.0)
+        return np.floor(np.sqrt(spread)).astype(np.uint32)
+
+    def normalizeSquaredData(self, sqd_bin: Any, iShots: int) -> np.ndarray:  # noqa: N802, N803
+        """Sample standard deviation: ``sqd_bin`` / sqrt(shots × (shots − 1)) (1 shot: / 1)."""
+        shots = int(iShots)
+        return np.asarray(sqd_bin, dtype=np.float64) / (math.sqrt(shots * (shots - 1))
+                                                        if shots > 1 else 1.0)
+
+    def meanError(self, sampleStdDev: Any, iShots: int) -> np.ndarray:  # noqa: N802, N803
+        """Error of the mean: sample standard deviation / sqrt(shots) (1 shot: / 1)."""
+        shots = int(iShots)
+        return np.asarray(sampleStdDev, dtype=np.float64) / (math.sqrt(shots) if shots > 1
+                                                              else 1.0)
+
+    def saveAcquisDataToLicelFileFormat(self, prefix: str, shots: int, bins: int,  # noqa: N802
+                                        Config: Config, my_startTime: datetime,  # noqa: N803
+                                        my_stopTime: datetime, TRHardwareInfo: Any,  # noqa: N803
+                                        deviceNumber: int, DataType: str, Memory: str,  # noqa: N803
+                                        Data: Any) -> Path:  # noqa: N803
+        """Save one dataset read with ``DATA?`` as a Licel file of one record; returns it.
+
+        ``DataType`` is ``'Analogue'`` or ``'PhotonCounting'``, ``Memory``
+        ``'MEM_A'``-``'MEM_D'``, ``Data`` the ``bins`` values; ``shots`` goes into
+        the header as given. ``TRHardwareInfo`` is ``TRtype()``'s dict or
+        ``{deviceNumber: dict}``. The dataset line takes laser, wavelength,
+        polarisation and PMT voltage from the configuration's ``[TRn]``. The
+        file goes where :meth:`savePushDataToLicelFileFormat` puts its files,
+        named by ``prefix`` and ``my_startTime``; a new file every call.
+        """
+        acquis = Config.require()
+        if DataType not in ACQUIS_DATA_TYPES:
+            raise ValueError(f"saveAcquisDataToLicelFileFormat: DataType {DataType!r} must be "
+                             f"one of {', '.join(ACQUIS_DATA_TYPES)}")
+        letter = MEMORY.get(Memory)
+        if letter is None:
+            raise ValueError(f"saveAcquisDataToLicelFileFormat: Memory {Memory!r} must be one "
+                             f"of {', '.join(MEMORY)}")
+        info = TRHardwareInfo if "ADC Bits" in TRHardwareInfo else TRHardwareInfo[deviceNumber]
+        kinds = ("LSW", "MSW") if DataType == "Analogue" else ("PC",)
+        plan = plan_from_datasets(int(shots), [(int(deviceNumber), int(bins) + 1, kind, letter)
+                                               for kind in kinds],
+                                  {int(deviceNumber): recorder_hardware(info)})
+        values = np.asarray(Data)
+        if values.shape != (int(bins),):
+            raise ValueError(f"saveAcquisDataToLicelFileFormat: Data holds {values.size} "
+                             f"values, bins is {bins}")
+        decoded = DecodedFrame(0, np.empty(0, dtype=np.uint16), (values.astype(np.uint32),),
+                               (0,), (int(shots),))
+        record = RecordBuilder(acquis, plan, prefix).build(decoded, my_startTime, my_stopTime)
+        wanted = str(Config.measurementInfo.get("szOutPath")
+                     or acquis.global_info.working_directory or "")
+        writer = self._open_writer(wanted, prefix, 1)
+        try:
+            path, _ = writer.write(record)
+        finally:
+            writer.close()
+        return path

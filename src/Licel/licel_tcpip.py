@@ -37,6 +37,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import numpy as np
+
 from licelpush.client import (
     DEFAULT_TIMEOUT,
     RECORDER_ADDRESSES,
@@ -73,6 +75,7 @@ from licelpush.session import (
 
 from . import _pushbuffer
 from .licel_Config import Config
+from .licel_tr_tcpip import TransientRecorder
 
 log = logging.getLogger(__name__)
 
@@ -147,7 +150,7 @@ def _translated() -> Iterator[None]:
         raise EthernetControllerConnectionError(exc.message) from exc
 
 
-class EthernetController:
+class EthernetController(TransientRecorder):
     """Command and push connections to one Licel Ethernet controller (vendor API).
 
     ``EthernetController(ip, port)`` connects nothing yet; ``port`` is the
@@ -292,7 +295,7 @@ class EthernetController:
 
     # ------------------------------------------------------------------ configuration
 
-    def configureHardware(self, ConfigInfo: Config) -> None:  # noqa: N802, N803
+    def configureHardware(self, Config: Config) -> None:  # noqa: N802, N803
         """Send discriminator, pretrigger, threshold, frequency divider, max shots, input
         range and blocked triggers to every active recorder of the configuration.
 
@@ -300,6 +303,7 @@ class EthernetController:
         configuration has no active recorder, or names one that
         :meth:`listInstalledTr` did not find.
         """
+        ConfigInfo = Config  # noqa: N806 - the vendor's parameter name is Config
         config = ConfigInfo.require()
         active = config.active_recorders
         if not active:
@@ -316,7 +320,7 @@ class EthernetController:
 
     # ------------------------------------------------------------------ MPUSH
 
-    def MPushStartFromConfig(self, shots: int, ConfigInfo: Config) -> str:  # noqa: N802, N803
+    def MPushStartFromConfig(self, shots: int, Config: Config) -> str:  # noqa: N802, N803
         """Start MPUSH for the configuration; returns the controller's reply.
 
         Reads the timestamp byte order (``*IDN?``) and each active recorder's
@@ -325,6 +329,7 @@ class EthernetController:
         ``MPUSH`` command. Raises :class:`MPushPlanError` (a ``ValueError``) when
         the configuration cannot be pushed with ``shots``.
         """
+        ConfigInfo = Config  # noqa: N806 - the vendor's parameter name is Config
         config = ConfigInfo.require()
         active = config.active_recorders
         with _translated():
@@ -519,3 +524,68 @@ class EthernetController:
         del self.pushBuffer[:]
         self._new_stream()
         return None
+
+    # ------------------------------------------------------------------ recorder calls
+
+    def _request(self, name: str, *args: Any) -> str:
+        """One command of licelpush's table; reply problems raise :class:`EthernetControllerError`,
+        transport problems :class:`EthernetControllerConnectionError`."""
+        try:
+            if name == "MWAIT":
+                return self.controller.wait_ready(*args)
+            return self.controller.request(name, *args)
+        except ControllerConnectionError as exc:
+            raise EthernetControllerConnectionError(exc.message) from exc
+        except ControllerReplyError as exc:
+            raise EthernetControllerError(exc.message) from exc
+
+    def _read_raw(self, device: int, words: int, datatype: str, memory: str) -> np.ndarray:
+        """``DATA?`` through the client: ``words`` uint16 raw words."""
+        try:
+            data = self.controller.read_data(device, words, datatype, memory)
+        except ControllerConnectionError as exc:
+            raise EthernetControllerConnectionError(exc.message) from exc
+        return np.frombuffer(data, dtype="<u2")
+
+    def _reply_problem(self, text: str) -> Exception:
+        return EthernetControllerError(f"controller {self.ip}:{self.port}: {text}")
+
+    def killSocket(self) -> None:  # noqa: N802
+        """Ask the kill port (P + 2) to close every connection of the controller;
+        :class:`EthernetControllerConnectionError` when the kill port does not answer."""
+        if not self.controller.kill():
+            raise EthernetControllerConnectionError(
+                f"cannot connect to the kill port {self.ip}:{self.killPort}")
+
+    def multiplyBinwidth(self, multiplier: int) -> str:  # noqa: N802
+        """``FREQDIV e 0`` for the selected recorder: bin width × ``multiplier``
+        (0 or a power of two up to 128; 0 and 1 both mean no division)."""
+        if (isinstance(multiplier, bool) or not isinstance(multiplier, int)
+                or not 0 <= multiplier <= 128 or multiplier & (multiplier - 1)):
+            raise ValueError(f"multiplyBinwidth: multiplier {multiplier!r} must be 0 or a "
+                             "power of 2 up to 128")
+        return self._request("FREQDIV", max(multiplier, 1).bit_length() - 1, 0)
+
+    def getActualBinwidth(self, deviceNumber: int) -> float:  # noqa: N802, N803
+        """Bin width in m of recorder ``deviceNumber``: its ``TRTYPE?`` width (from
+        :attr:`hardwareInfos`, else asked) × 2^``FREQDIV?`` exponent (PROTOCOL.md §4)."""
+        self.selectTR(deviceNumber)
+        info = self.hardwareInfos.get(deviceNumber)
+        width = float(info["binWidth"]) if info is not None else float(self.TRtype()["binWidth"])
+        reply = self._request("FREQDIV?")
+        try:
+            exponent = int(reply.split()[1])
+        except (IndexError, ValueError):
+            raise self._reply_problem(f"FREQDIV? was answered {reply!r}") from None
+        self.selectTR(-1)
+        return width * (1 << exponent)
+
+    @property
+    def pmt(self) -> Any:
+        """The ``photomultiplier`` of this controller (vendor attribute)."""
+        from .photomultiplier import photomultiplier
+
+        cached = self.__dict__.get("_pmt")
+        if cached is None:
+            cached = self.__dict__["_pmt"] = photomultiplier(self)
+        return cached

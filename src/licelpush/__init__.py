@@ -11,6 +11,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
     edges   cli/ ............ commands of the ``licelpush`` program
             acquisition ..... the IO loop of a run
             runlink ......... one connection: set-up up to MPUSH
+            runpoll ......... polled acquisition (START, STOP, DATA?) for --mode poll
             runrecords ...... push bytes -> records and quarantined spans
             runoutput ....... the files of a run (writer, journal, quarantine)
             client .......... blocking controller client (sockets)
@@ -18,6 +19,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             journal ......... journal and quarantine files
             tailrepair ...... data files read mapped; a killed run's cut record repaired
             invalidlog ...... readable log of invalid push data
+            discovery ....... UDP discovery of controllers
             emulator/ ....... controller emulator (asyncio server + its model)
             testing ......... running the emulator in a thread
             datafiles ....... finding and streaming a station's Licel files
@@ -35,6 +37,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             config .......... Acquis.ini
             hardware ........ ``TRTYPE?`` description
             commands ........ the command table (requests and replies)
+            hv .............. PMT voltages: from the configuration, limits, read-back
             readers ......... limits of public readers of Licel files
             events .......... the journal's events (its schema)
             limits .......... fixed limits, protocol constants, header field ranges
@@ -48,7 +51,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``recordtimes``, ``licelfile``, ``config``, ``hardware``,
 ``commands``, ``readers``, ``limits``, ``notices``, ``errors``, ``events``,
-``wordlayout``, ``physical``, ``channelkey``, ``sccmap``, ``rewrite``.
+``wordlayout``, ``physical``, ``channelkey``, ``sccmap``, ``rewrite``, ``hv``.
 """
 
 __version__ = "0.1.0"

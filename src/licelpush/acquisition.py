@@ -34,8 +34,9 @@ from licelpush.errors import (
 from licelpush.filewriter import RecordWriter
 from licelpush.plan import shot_limit_notes
 from licelpush.records import acquisition_seconds
-from licelpush.runlink import Link, RecorderMissingError, send_slave, start_mpush
+from licelpush.runlink import Link, RecorderMissingError, apply_hv, send_slave, start_mpush
 from licelpush.runoutput import RunOutput, new_run_id
+from licelpush.runpoll import poll_frame, start_poll
 from licelpush.runrecords import RunRecords
 from licelpush.session import (
     UNTIL_STOPPED,
@@ -99,7 +100,10 @@ class Acquisition:
         error: BaseException | None = None
         try:
             self._perform([rs.ReconnectAfter(0.0, 1)])
-            self._receive()
+            if self.options.mode == "poll":
+                self._poll()
+            else:
+                self._receive()
         except (StopRequestedError, KeyboardInterrupt):
             self._session.end(rs.StopReason.USER)
         except OutputError as exc:
@@ -154,9 +158,13 @@ class Acquisition:
         """Connect and run the documented sequence up to ``MPUSH`` (one attempt)."""
         controller = self._controller()
         controller.connect()
+        volts = None
         try:
-            idn, hardware, plan = start_mpush(controller, self.config, self.options.shots,
-                                              first=self._session.connections == 0)
+            if self.options.apply_hv:
+                volts = apply_hv(controller, self.config, self.options.hv_max_volts)
+            start = start_poll if self.options.mode == "poll" else start_mpush
+            idn, hardware, plan = start(controller, self.config, self.options.shots,
+                                        first=self._session.connections == 0)
         except StopRequestedError:
             send_slave(controller, bounded=self.stop_requested.is_set())
             controller.close()
@@ -166,10 +174,11 @@ class Acquisition:
             raise
         link = Link.started(controller, self._session.connections + 1, self.config,
                             self.options.prefix, idn, hardware, plan,
-                            self._records.mpush_started())
+                            self._records.mpush_started(), volts)
         self._records.connected(link)
         link.framer.final = self._session.final
-        log.info("connection %d: MPUSH started on %s, %d-byte frames (%s)", link.number,
+        log.info("connection %d: %s on %s, %d-byte frames (%s)", link.number,
+                 "polling" if self.options.mode == "poll" else "MPUSH started",
                  controller.address, plan.frame_length, idn)
         return link
 
@@ -276,6 +285,26 @@ class Acquisition:
         if lost is not None:
             self._perform(session.handle(rs.ConnectionLost(f"lost synchronisation: {lost}",
                                                            eof=False)))
+
+    def _poll(self) -> None:
+        """The loop of ``--mode poll``: one polled acquisition after the other."""
+        session = self._session
+        while session.stop is None:
+            if self.stop_requested.is_set():
+                self._perform(session.handle(rs.StopRequested()))
+                return
+            link = self._link
+            assert link is not None
+            try:
+                data = poll_frame(link.controller, link.plan,
+                                  acquisition_seconds(self.config, link.plan))
+            except ControllerError as exc:
+                if isinstance(exc, StopRequestedError):
+                    raise
+                self._perform(session.handle(rs.ConnectionLost(exc.message)))
+                continue
+            self._records.polled(link, data)
+            self._housekeeping()
 
     # ================================================================== reconnection
 

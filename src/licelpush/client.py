@@ -32,7 +32,7 @@ import socket
 import time
 from collections.abc import Callable, Iterable
 
-from licelpush.commands import EOL, ReplyMismatch, command, parse_request
+from licelpush.commands import EOL, ReplyMismatch, command, parse_pmt_reply, parse_request
 from licelpush.config import MEMORIES, RecorderConfig
 from licelpush.errors import ControllerError, StopRequestedError
 from licelpush.hardware import RecorderHardware, parse_trtype
@@ -140,21 +140,25 @@ class Controller:
             raise
         return sock
 
-    def connect(self) -> None:
-        """Open the command socket (port P) and the push socket (port P + 1)."""
+    def connect(self, *, push: bool = True) -> None:
+        """Open the command socket (port P) and, unless ``push`` is False (commands
+        only, e.g. PMT voltages), the push socket (port P + 1)."""
         self.close()
         command_sock = self._connect(self.port, "command")
+        push_sock = None
         try:
             command_sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             command_sock.settimeout(self.timeout)
-            push_sock = self._connect(self.port + 1, "push")
+            if push:
+                push_sock = self._connect(self.port + 1, "push")
+                push_sock.settimeout(self.timeout)
         except BaseException:
             command_sock.close()
             raise
-        push_sock.settimeout(self.timeout)
         self.command_socket, self.push_socket = command_sock, push_sock
         self._rx.clear()
-        log.debug("connected to %s (push port %d)", self.address, self.port + 1)
+        log.debug("connected to %s%s", self.address,
+                  f" (push port {self.port + 1})" if push else " (commands only)")
 
     def close(self) -> None:
         """Close both sockets (idempotent; errors ignored)."""
@@ -306,8 +310,6 @@ class Controller:
         self._rx.clear()
 
     def _read_line(self, line: str) -> str:
-        sock = self.command_socket
-        assert sock is not None
         deadline = time.monotonic() + self.timeout
         while True:
             end = self._rx.find(b"\n")
@@ -320,6 +322,14 @@ class Controller:
                     f"controller {self.address}: reply to {line!r} has no line end within "
                     f"{MAX_REPLY_BYTES} bytes"
                 )
+            self._receive_more(line, deadline)
+
+    def _receive_more(self, line: str, deadline: float, chunk_size: int = 4096) -> None:
+        """Receive the next bytes of the reply to ``line`` into the reply buffer, waiting
+        at most until ``deadline`` (in slices, so a stop request is honoured)."""
+        sock = self.command_socket
+        assert sock is not None
+        while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise ControllerConnectionError(
@@ -328,15 +338,10 @@ class Controller:
             self._check_interrupt()
             try:
                 sock.settimeout(self._slice(remaining))
-                chunk = sock.recv(4096)
+                chunk = sock.recv(chunk_size)
             except OSError as exc:
                 if isinstance(exc, TimeoutError):
-                    if deadline - time.monotonic() > 0:
-                        continue
-                    raise ControllerConnectionError(
-                        f"controller {self.address}: no reply to {line!r} within "
-                        f"{self.timeout:g} s"
-                    ) from exc
+                    continue
                 raise ControllerConnectionError(
                     f"controller {self.address}: connection failed waiting for the reply to "
                     f"{line!r}: {_describe(exc)}"
@@ -347,6 +352,40 @@ class Controller:
                     f"answering {line!r}"
                 )
             self._rx += chunk
+            return
+
+    def read_data(self, recorder: int, words: int, kind: str, memory: str) -> bytes:
+        """``DATA? recorder words kind memory``: exactly ``2 × words`` bytes of uint16
+        little-endian raw words, word 0 not valid data (§2).
+
+        The whole reply must arrive within the timeout, counted from the request.
+        Raises :class:`ControllerConnectionError` like :meth:`send_line`.
+        """
+        line = command("DATA?").request(recorder, words, kind, memory)
+        sock = self.command_socket
+        if sock is None:
+            raise ControllerConnectionError(f"controller {self.address}: not connected")
+        if self._rx:
+            log.debug("discarding unexpected bytes on the command socket: %r", bytes(self._rx))
+            self._rx.clear()
+        self._check_interrupt()
+        wanted = 2 * words
+        deadline = time.monotonic() + self.timeout
+        try:
+            try:
+                sock.sendall(line.encode("ascii") + EOL)
+            except OSError as exc:
+                raise ControllerConnectionError(
+                    f"controller {self.address}: sending {line!r} failed: {_describe(exc)}"
+                ) from exc
+            while len(self._rx) < wanted:
+                self._receive_more(line, deadline, max(4096, wanted - len(self._rx)))
+        except (ControllerConnectionError, StopRequestedError):
+            self._drop_command_socket()
+            raise
+        data = bytes(self._rx[:wanted])
+        del self._rx[:wanted]
+        return data
 
     # ------------------------------------------------------------------ the workflow
 
@@ -407,3 +446,29 @@ class Controller:
     def slave(self) -> str:
         """``SLAVE``: leave push mode."""
         return self.request("SLAVE")
+
+    def set_pmt(self, device: int, volts: int) -> str:
+        """``PMTG device volts``: set a PMT high voltage (§2)."""
+        return self.request("PMTG", device, volts)
+
+    def pmt_voltage(self, device: int) -> float:
+        """``PMT? device``: the PMT high voltage the controller reads back (§2)."""
+        reply = self.request("PMT?", device)
+        try:
+            return parse_pmt_reply(reply)
+        except ValueError as exc:
+            raise ControllerReplyError(
+                f"controller {self.address}: PMT? {device}: {exc}") from None
+
+    def wait_ready(self, milliseconds: int) -> str:
+        """``MWAIT ms``: wait until the selected recorders left the armed state (§2).
+
+        The reply comes when they did or the time is up, so the reply timeout
+        is extended by ``milliseconds`` for this command.
+        """
+        saved = self.timeout
+        self.timeout = saved + milliseconds / 1000.0
+        try:
+            return self.request("MWAIT", milliseconds)
+        finally:
+            self.timeout = saved

@@ -308,3 +308,52 @@ def parse_request(line: str) -> tuple[Command, dict[str, Any]]:
     if entry is None:
         raise CommandSyntaxError(name, "unknown command")
     return entry, entry.parse_args(tokens[1:])
+
+
+# ---------------------------------------------------------------- PMT high voltage (§2)
+
+MAX_PMT_VOLTS = 2000
+"""Highest voltage ``PMTG`` accepts (the table's range, ACQUIS_INI.md ``PM`` keys)."""
+
+
+def parse_pmt_reply(reply: str) -> float:
+    """The voltage of a ``PMT?`` reply ``PMT <volts> on remote`` (§2); ``ValueError`` else."""
+    tokens = reply.split()
+    if len(tokens) < 2 or tokens[0] != "PMT":
+        raise ValueError(f"expected 'PMT <volts> ...', got {reply!r}")
+    try:
+        return float(tokens[1])
+    except ValueError:
+        raise ValueError(f"expected a voltage after 'PMT', got {reply!r}") from None
+
+
+# ---------------------------------------------------------------- discovery (§5)
+
+DISCOVERY_PORT = 2000
+"""UDP port controllers listen on for the discovery request (§5)."""
+DISCOVERY_REQUEST = bytes([0x01, 0, 0, 0, 0, 0, 0, 0])
+"""The discovery datagram (§5)."""
+DISCOVERY_HEADER_BYTES = 5
+"""Binary header before the controller's text in a discovery reply (§5)."""
+MAX_DISCOVERY_REPLY = 100
+"""Largest discovery reply (§5)."""
+
+
+def discovery_reply(header: bytes, text: str) -> bytes:
+    """A discovery reply: the 5-byte header, then the text (ASCII), at most 100 bytes (§5)."""
+    if len(header) != DISCOVERY_HEADER_BYTES:
+        raise ValueError(f"the discovery header has {DISCOVERY_HEADER_BYTES} bytes, "
+                         f"not {len(header)}")
+    return (header + text.encode("ascii", "replace"))[:MAX_DISCOVERY_REPLY]
+
+
+def parse_discovery_reply(data: bytes) -> str:
+    """The controller's text in a discovery reply (after the 5-byte header, §5).
+
+    Raises ``ValueError`` for a datagram too short to hold the header.
+    """
+    if len(data) <= DISCOVERY_HEADER_BYTES:
+        raise ValueError(f"a discovery reply of {len(data)} bytes holds no text "
+                         f"(header {DISCOVERY_HEADER_BYTES} bytes)")
+    text = data[DISCOVERY_HEADER_BYTES:MAX_DISCOVERY_REPLY].decode("ascii", "replace")
+    return text.rstrip("\x00\r\n ")

@@ -272,3 +272,41 @@ def _decode_pc(_layout: object, words: np.ndarray,
     value = words[slices[0]].astype(U32)
     value &= PC_DATA_MASK  # bit 15 is a flag, not data
     return value, 0
+
+
+def decode_raw_words(adc_bits: int, analogue: bool,
+                     raw: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Combine the raw datasets of one memory read with ``DATA?`` (§2, §4).
+
+    ``raw`` holds equally long uint16 arrays, word 0 included: (LSW, MSW[, PHM])
+    for analogue, (PC[, PHM]) for photon counting. Returns the uint32 values
+    (word 0 dropped) and a uint32 array of per-value clip flags (1 where the
+    MSW clip bit is set; all 0 for photon counting). The push decoder's layout
+    functions do the work.
+    """
+    lengths = {len(r) for r in raw}
+    if len(lengths) != 1 or not raw or len(raw) > 3:
+        raise ValueError(f"raw datasets of one memory must be 1-3 arrays of one length, "
+                         f"got lengths {[len(r) for r in raw]}")
+    n = lengths.pop()
+    words = np.concatenate([np.asarray(r, dtype=U16) for r in raw])
+    slices = tuple(slice(i * n + 1, (i + 1) * n) for i in range(len(raw)))
+    if analogue:
+        layout = AnalogueWords(adc_bits)
+        value, _ = _decode_analogue(layout, words, slices)
+        clips = (words[slices[1]] & layout.clip_bit) != 0
+    else:
+        value, _ = _decode_pc(None, words, slices)
+        clips = np.zeros(max(n - 1, 0), dtype=bool)
+    return value, clips.astype(U32)
+
+
+def combine_squared(raw: tuple[np.ndarray, ...]) -> np.ndarray:
+    """Sums of squares from raw words, low word first (A2L/A2M/A2H or P2L/P2M, §2).
+
+    Each array includes word 0, which is dropped; returns uint64 values.
+    """
+    value = np.zeros(max(len(raw[0]) - 1, 0), dtype=np.uint64)
+    for i, words in enumerate(raw):
+        value |= np.asarray(words[1:], dtype=np.uint64) << np.uint64(16 * i)
+    return value

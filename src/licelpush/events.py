@@ -68,6 +68,8 @@ class ConnectEvent(Event):
     frame_length: int
     push_local: str
     push_remote: str
+    pmt_voltages: dict[str, float] | None = None
+    """Read-back PMT voltage per recorder, only when the set-up applied them (``--apply-hv``)."""
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,10 @@ HEAD_BYTES = 32
 """Bytes of an invalid span shown in hex."""
 
 
-def format_entry(when: str, rows: Sequence[tuple[str, str]], width: int) -> str:
-    """``when invalid push data`` and the rows, values starting at column ``width`` + 3."""
-    lines = [f"{when} invalid push data"]
+def format_entry(when: str, rows: Sequence[tuple[str, str]], width: int,
+                 title: str = "invalid push data") -> str:
+    """``when title`` and the rows, values starting at column ``width`` + 3."""
+    lines = [f"{when} {title}"]
     lines += [f"  {label + ':':<{width}} {value}" for label, value in rows]
     return "\n".join(lines) + "\n\n"
 

@@ -29,6 +29,7 @@ altitude, coordinates and pointing of ``[global_info]``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -121,15 +122,21 @@ def acquisition_seconds(config: AcquisConfig, plan: MPushPlan) -> float | None:
 class RecordBuilder:
     """Turns decoded frames of one plan into records (LICEL_FILE_FORMAT.md)."""
 
-    def __init__(self, config: AcquisConfig, plan: MPushPlan, prefix: str | None = None) -> None:
+    def __init__(self, config: AcquisConfig, plan: MPushPlan, prefix: str | None = None,
+                 pmt_voltages: Mapping[int, float] | None = None) -> None:
+        """``pmt_voltages``: read-back PMT voltage per recorder address (PMT device =
+        recorder, :mod:`licelpush.hv`); it replaces the configuration's value in the
+        dataset lines of that recorder."""
         self.config = config
         self.plan = plan
         info = config.global_info
         self.prefix = prefix or info.first_letter
         file_name(self.prefix, datetime(2000, 1, 1))  # validates the prefix early
         self._rates = tuple(int(round(laser.frequency_hz)) for laser in config.lasers[:3])
+        volts = pmt_voltages or {}
         self._infos = tuple(
-            _ChannelInfo(channel_header(config, c, plan.shots),
+            _ChannelInfo(_with_voltage(channel_header(config, c, plan.shots),
+                                       volts.get(c.recorder)),
                          c.analogue and c.uses_phm and c.hardware.adc_bits == 16)
             for c in plan.channels
         )
@@ -198,6 +205,10 @@ class RecordBuilder:
             timestamp_ms=decoded.timestamp_ms,
         )
         return Record(header=header, data=tuple(data))
+
+
+def _with_voltage(template: DatasetHeader, volts: float | None) -> DatasetHeader:
+    return template if volts is None else replace(template, pmt_voltage=int(round(volts)))
 
 
 def _with_shots(template: DatasetHeader, shots: int) -> DatasetHeader:

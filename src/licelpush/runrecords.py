@@ -92,25 +92,37 @@ class RunRecords:
 
     def process(self, link: Link) -> None:
         """Handle every event the framer has (frames, quarantined spans)."""
-        session = self.session
         while (event := link.framer.next_event()) is not NEED_DATA:
-            if isinstance(event, Frame):
-                arrived = event.received if event.received is not None else self._clock()
-                actions = session.handle(rs.FrameAccepted(arrived))
+            self._handle(link, event)
+
+    def polled(self, link: Link, data: bytes) -> None:
+        """One acquisition read by polling (:mod:`licelpush.runpoll`), laid out as a frame:
+        checked like a pushed frame, then saved, or quarantined with the reason."""
+        offset = link.received
+        link.received += len(data)
+        self.session.handle(rs.DataReceived(self._clock(), len(data)))
+        problem = link.decoder.problem(data)
+        self._handle(link, Frame(memoryview(data), offset, self._clock()) if problem is None
+                     else Quarantined(bytes(data), offset, problem))
+
+    def _handle(self, link: Link, event: Frame | Quarantined) -> None:
+        session = self.session
+        if isinstance(event, Frame):
+            arrived = event.received if event.received is not None else self._clock()
+            actions = session.handle(rs.FrameAccepted(arrived))
+        else:
+            actions = session.handle(rs.SpanQuarantined(len(event.data)))
+        for action in actions:
+            if isinstance(action, rs.WriteRecord):
+                assert isinstance(event, Frame)
+                self.save(link, event)
+                session.handle(rs.RecordWritten())
+                self.on_saved()
+                link.framer.final = session.final
             else:
-                actions = session.handle(rs.SpanQuarantined(len(event.data)))
-            for action in actions:
-                if isinstance(action, rs.WriteRecord):
-                    assert isinstance(event, Frame)
-                    self.save(link, event)
-                    session.handle(rs.RecordWritten())
-                    self.on_saved()
-                    link.framer.final = session.final
-                else:
-                    assert isinstance(event, (Frame, Quarantined))
-                    reason = getattr(action, "reason", None) or getattr(event, "reason", "")
-                    self.quarantine(link, event.data, event.stream_offset, reason,
-                                    surplus=getattr(action, "surplus", False))
+                reason = getattr(action, "reason", None) or getattr(event, "reason", "")
+                self.quarantine(link, event.data, event.stream_offset, reason,
+                                surplus=getattr(action, "surplus", False))
 
     def drain(self, link: Link) -> None:
         """Read, without waiting, what the push connection still holds (bounded)."""

@@ -30,8 +30,10 @@ from licelpush.errors import (
     EXIT_OK,
     EXIT_OUTPUT,
     EXIT_STOPPED_EARLY,
+    LicelpushError,
 )
 from licelpush.events import ReconnectEvent, StopEvent
+from licelpush.hv import check_limits, voltages_from_config
 from licelpush.limits import DEFAULT_PORT, KILL_PASSWORD, MAX_LISTED_FILES, command_port_problem
 from licelpush.plan import DEFAULT_SHOTS, MAX_SHOTS
 
@@ -98,6 +100,14 @@ class AcquireOptions:
     kill_password: str = KILL_PASSWORD
     prefix: str | None = None
     """File name prefix; None: ``first_letter`` of the configuration."""
+    apply_hv: bool = False
+    """Set the configuration's PMT voltages at every set-up and confirm them by read-back
+    (:mod:`licelpush.hv`); the headers then carry the read-back voltages."""
+    hv_max_volts: int = 2000
+    """Highest PMT voltage ``apply_hv`` may set (a per-station limit, at most 2000 V)."""
+    mode: str = "mpush"
+    """``mpush`` (the controller pushes frames) or ``poll`` (START, STOP, ``DATA?`` per
+    acquisition, for controllers without MPUSH; :mod:`licelpush.runpoll`)."""
 
     def problems(self, config: AcquisConfig | None = None) -> list[str]:
         """What is wrong with these options, and with ``config`` for a run (empty: usable)."""
@@ -125,11 +135,28 @@ class AcquireOptions:
         if config is not None and not config.active_recorders:
             found.append(f"{config.path}: no recorder has an enabled dataset; "
                          "nothing to acquire")
+        if self.mode not in ACQUIRE_MODES:
+            found.append(f"--mode {self.mode}: must be one of {', '.join(ACQUIRE_MODES)}")
+        if config is not None and self.apply_hv:
+            found.extend(hv_problems(config, self.hv_max_volts))
         return found
 
 
 MAX_WAIT_S = 1e7
 """Longest time option (about 115 days): longer waits overflow the system's timers."""
+
+
+ACQUIRE_MODES = ("mpush", "poll")
+"""How an acquisition reads the recorders (:attr:`AcquireOptions.mode`)."""
+
+
+def hv_problems(config: AcquisConfig, max_volts: int) -> list[str]:
+    """Why ``--apply-hv`` cannot set the configuration's PMT voltages (empty: it can)."""
+    try:
+        check_limits(voltages_from_config(config), max_volts)
+    except LicelpushError as exc:
+        return [f"--apply-hv: {p}" for p in getattr(exc, "problems", [exc.message])]
+    return []
 
 
 def _seconds_ok(value: float, low: float | None) -> bool:

@@ -63,6 +63,8 @@ def emulator_options(
     host: str = "127.0.0.1",
     port: int = 0,
     bank_size: int = 4,
+    pmt_slots: Iterable[int] | None = None,
+    discovery_port: int | None = None,
 ) -> EmulatorOptions:
     """:class:`EmulatorOptions` from test-friendly arguments (port 0 = free ports)."""
     if isinstance(config, (str, Path)):
@@ -75,7 +77,9 @@ def emulator_options(
         idn=idn if idn is not None else DEFAULT_IDN, rate_hz=rate, speed=speed,
         max_speed=max_speed, seed=seed, faults=specs, kill_password=kill_password,
         ledger_path=Path(ledger_path) if ledger_path is not None else None,
-        clock_start_ms=clock_start_ms, bank_size=bank_size)
+        clock_start_ms=clock_start_ms, bank_size=bank_size,
+        pmt_slots=None if pmt_slots is None else frozenset(pmt_slots),
+        discovery_port=discovery_port)
 
 
 class RunningEmulator:

@@ -25,6 +25,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "emulate",
     "acquire",
     "export",
+    "hv",
+    "discover",
 )
 
 log = logging.getLogger("licelpush")

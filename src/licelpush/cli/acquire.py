@@ -73,6 +73,16 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--log", action=argparse.BooleanOptionalAction, default=False,
                    help="also write invalid-<run>.log, a readable log of invalid push data "
                    "(default: --no-log; invalid data is always quarantined and journalled)")
+    p.add_argument("--mode", choices=("mpush", "poll"), default="mpush",
+                   help="mpush: the controller pushes every acquisition (default); poll: "
+                   "START, wait for the shots, STOP and DATA? per dataset, for controllers "
+                   "without MPUSH (same files, journal and reconnection)")
+    p.add_argument("--apply-hv", action="store_true",
+                   help="set the PMT voltages of the configuration (PM..., PMT n = [TRn]) at "
+                   "every set-up and confirm them by read-back; the headers then carry the "
+                   "read-back voltages (off by default: a safety action)")
+    p.add_argument("--hv-max", type=int, default=2000, metavar="V",
+                   help="highest PMT voltage --apply-hv may set (default 2000)")
     p.add_argument("--output", metavar="DIR",
                    help="output directory (default: working_directory of the configuration)")
     p.add_argument("--retries", type=int, default=5, metavar="N",
@@ -270,6 +280,7 @@ def run(args: argparse.Namespace) -> int:
             probe_after=args.probe_after, stall_limit=args.stall_timeout,
             backoff=args.backoff, backoff_max=args.backoff_max,
             sync_interval=args.sync_interval, controller_timestamp=args.controller_timestamp,
+            apply_hv=args.apply_hv, hv_max_volts=args.hv_max, mode=args.mode,
         )
         acquisition = Acquisition(config, options, stop_requested=stop, progress=display)
         try:

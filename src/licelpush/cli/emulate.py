@@ -91,6 +91,12 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("--clock-start", type=_clock_start, default=0, metavar="MS",
                    help="controller ms timer at power-up (default 0; e.g. 4294960000 to see "
                    "the uint32 wrap after about 7 s)")
+    p.add_argument("--pmts", type=_pmt_slots, metavar="LIST",
+                   help="PMT devices with a module, e.g. 0,1 (default: the recorder "
+                   "addresses; 'none' for none). An empty slot reads 356 V (docs/EMULATOR.md)")
+    p.add_argument("--discovery-port", type=_discovery_port, metavar="N",
+                   help="answer the UDP discovery request (PROTOCOL.md §5) on --host port N "
+                   "(controllers use 2000; 0 = any free port, printed at start)")
     p.add_argument("--duration", type=positive_float, metavar="S",
                    help="stop by itself after S seconds (default: run until Ctrl-C/SIGTERM)")
     p.set_defaults(run=run)
@@ -106,6 +112,29 @@ def _port(text: str) -> int:
     problem = command_port_problem(port, allow_zero=True)
     if problem:
         raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
+    return port
+
+
+def _pmt_slots(text: str) -> frozenset[int]:
+    if text.strip().lower() == "none":
+        return frozenset()
+    try:
+        slots = frozenset(int(t) for t in text.split(",") if t.strip())
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected device numbers like 0,1 "
+                                         "or 'none'") from None
+    if not all(0 <= s <= 15 for s in slots):
+        raise argparse.ArgumentTypeError(f"{text!r}: PMT devices are 0-15")
+    return slots
+
+
+def _discovery_port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 0..65535")
     return port
 
 
@@ -177,7 +206,8 @@ def run(args: argparse.Namespace) -> int:
         max_speed=args.max_speed, seed=args.seed, faults=tuple(args.fault),
         kill_password=args.kill_password,
         ledger_path=args.ledger,
-        clock_start_ms=args.clock_start)
+        clock_start_ms=args.clock_start, pmt_slots=args.pmts,
+        discovery_port=args.discovery_port)
     return asyncio.run(_serve(options, args.duration))
 
 
@@ -199,6 +229,9 @@ async def _serve(options: Any, duration: float | None) -> int:
     command, push, kill = server.ports
     print(f"emulator listening on {server.host} command {command} push {push} kill {kill}",
           flush=True)
+    if server.discovery_port is not None:
+        print(f"discovery answered on UDP {server.host} port {server.discovery_port}",
+              flush=True)
     recorders = ", ".join(f"TR{a} {hw.adc_bits}/{hw.pc_bits} {hw.bin_width_m:g} m"
                           for a, hw in options.hardware.items())
     print(f"recorders: {recorders}; laser {options.rate_hz:g} Hz"

@@ -61,3 +61,14 @@ KILL_SPARES_NEWER_CONNECTIONS = True
 """Assumed: a kill drops the command and push connections opened before the kill
 connection, so a client that reconnects right after sending its kill request
 (as the vendor library does) keeps its new connections."""
+EMPTY_PMT_SLOT_VOLTS = 356
+"""Assumed (from the vendor library's ``isPMTinstalled``: a slot without a PMT module
+reads "around 356 V" after 0 V was set): ``PMT?`` of an empty slot answers
+``PMT 356 on remote`` whatever was set, and ``PMTG`` there is accepted without
+effect. A tube at 0 V reads 0. PMT modules sit at the recorder addresses unless
+``--pmts`` says otherwise."""
+DISCOVERY_HEADER = bytes([0x02, 0x00, 0x00, 0x00, 0x00])
+"""Assumed 5-byte header of the discovery reply (§5 leaves it open): ``02`` then zeros."""
+DISCOVERY_TEXT = "{idn} port {port}"
+"""Assumed text of the discovery reply (§5 leaves it open): the ``*IDN?`` text and the
+command port, so that a client finds an emulator on a non-default port."""

@@ -24,7 +24,14 @@ from typing import Any
 
 import numpy as np
 
-from licelpush.commands import Command, CommandSyntaxError, error_reply, parse_request
+from licelpush.commands import (
+    DISCOVERY_REQUEST,
+    Command,
+    CommandSyntaxError,
+    discovery_reply,
+    error_reply,
+    parse_request,
+)
 from licelpush.config import MEMORIES, AcquisConfig
 from licelpush.encode import FrameEncoder
 from licelpush.errors import PlanError
@@ -43,6 +50,9 @@ from .assumptions import (
     DEFAULT_IDN,
     DEFAULT_RATE_HZ,
     DEFAULT_RECORDERS,
+    DISCOVERY_HEADER,
+    DISCOVERY_TEXT,
+    EMPTY_PMT_SLOT_VOLTS,
     LIMIT_SHOTS,
     NOT_INSTALLED_STATUS,
     POWER_UP_MAX_SHOTS,
@@ -368,6 +378,8 @@ class EmulatedController:
     recorders: dict[int, RecorderState] = field(default_factory=dict)
     selected: tuple[int, ...] = ()
     pmt_volts: dict[int, int] = field(default_factory=dict)
+    pmt_slots: frozenset[int] | None = None
+    """PMT devices with a module; None: one at each recorder address."""
     push: PushSession | None = None
     powered_at: float = 0.0
     sessions: int = 0
@@ -560,12 +572,26 @@ class EmulatedController:
 
     _cmd_mshots = _cmd_mshotab
 
+    def has_pmt(self, device: int) -> bool:
+        """True when PMT ``device`` has a module (see :data:`EMPTY_PMT_SLOT_VOLTS`)."""
+        slots = self.hardware.keys() if self.pmt_slots is None else self.pmt_slots
+        return device in slots
+
     def _cmd_pmtg(self, command: Command, args: dict[str, Any], now: float) -> Reply:
-        self.pmt_volts[args["recorder"]] = args["volts"]
+        if self.has_pmt(args["recorder"]):
+            self.pmt_volts[args["recorder"]] = args["volts"]
         return Reply(command.reply(args))
 
     def _cmd_pmt(self, command: Command, args: dict[str, Any], now: float) -> Reply:
-        return Reply(command.reply(args, volts=self.pmt_volts.get(args["recorder"], 0)))
+        device = args["recorder"]
+        volts = self.pmt_volts.get(device, 0) if self.has_pmt(device) else EMPTY_PMT_SLOT_VOLTS
+        return Reply(command.reply(args, volts=volts))
+
+    def discovery_answer(self, request: bytes, port: int) -> bytes | None:
+        """The reply to a discovery datagram (§5), or None when it is not the request."""
+        if request != DISCOVERY_REQUEST:
+            return None
+        return discovery_reply(DISCOVERY_HEADER, DISCOVERY_TEXT.format(idn=self.idn, port=port))
 
     def _cmd_mpush(self, command: Command, args: dict[str, Any], now: float) -> Reply:
         requested = [(g["recorder"], g["bins"], g["type"], g["memory"]) for g in args["groups"]]

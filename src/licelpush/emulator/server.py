@@ -102,6 +102,10 @@ class EmulatorOptions:
     """Controller ms timer at power-up (e.g. 4294960000 to see the uint32 wrap soon)."""
     bank_size: int = 4
     """Encoded frame variants cached per plan at max speed."""
+    pmt_slots: frozenset[int] | None = None
+    """PMT devices with a module; None: one at each recorder address."""
+    discovery_port: int | None = None
+    """UDP port answering the discovery request (PROTOCOL.md §5) on ``host``; None: off."""
 
     def __post_init__(self) -> None:
         if not self.speed > 0:
@@ -194,7 +198,9 @@ class EmulatorServer:
         self.controller = EmulatedController(
             options.hardware, idn=options.idn, caps=options.caps, rate_hz=options.rate_hz,
             seed=options.seed, clock_start_ms=options.clock_start_ms,
-            max_speed=options.max_speed, bank_size=options.bank_size, powered_at=0.0)
+            max_speed=options.max_speed, bank_size=options.bank_size, powered_at=0.0,
+            pmt_slots=options.pmt_slots)
+        self._discovery: asyncio.DatagramTransport | None = None
         self.schedule = FaultSchedule(options.faults, options.seed)
         self.ledger = Ledger(options.ledger_path, clock)
         self.host = options.host
@@ -238,6 +244,8 @@ class EmulatorServer:
                         "drive the emulator", self.host)
         await self._bind()
         log.info("emulator listening on %s command %d push %d kill %d", self.host, *self.ports)
+        if self.options.discovery_port is not None:
+            await self._start_discovery(self.options.discovery_port)
         self._spawn(self._push_loop())
         for spec in self.schedule.at_start():
             self.ledger.write(FaultActed(spec.kind, 0, spec.seconds))
@@ -253,12 +261,43 @@ class EmulatorServer:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._close_listeners(force=True)
+        if self._discovery is not None:
+            self._discovery.close()
         for conn in list(self._connections.values()):
             await self._close(conn, "stop", graceful=False)
         for task in list(self._handlers):
             task.cancel()
         await asyncio.gather(*self._handlers, return_exceptions=True)
         self.ledger.close()
+
+    async def _start_discovery(self, port: int) -> None:
+        """Answer the UDP discovery request (PROTOCOL.md §5) on ``host:port``."""
+        server = self
+
+        class _Discovery(asyncio.DatagramProtocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                self.transport = transport
+
+            def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+                reply = server.controller.discovery_answer(data, server.ports[0])
+                if reply is None:
+                    log.info("discovery port: ignored %d bytes from %s", len(data), addr[0])
+                    return
+                self.transport.sendto(reply, addr)  # type: ignore[attr-defined]
+                log.info("discovery request from %s:%d answered", *addr[:2])
+
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(
+            _Discovery, local_addr=(self.host, port))
+        self._discovery = transport
+        log.info("discovery answered on UDP %s:%d", self.host, self.discovery_port)
+
+    @property
+    def discovery_port(self) -> int | None:
+        """The UDP port answering discovery (the bound one for ``--discovery-port 0``)."""
+        if self._discovery is None:
+            return None
+        return int(self._discovery.get_extra_info("sockname")[1])
 
     def inject(self, spec: FaultSpec) -> None:
         """Add a fault while running (call in the loop's thread)."""
