@@ -197,7 +197,7 @@ def run(bench: BenchConfig, shared: Path, workdir: Path, out_base: Path,
                                f"{(done.stderr or done.stdout)[-800:]}")
         journal = check_journal(journal_events(output), ledger)
         data_files = [p for p in output.iterdir()
-                      if not p.name.startswith(("journal-", "quarantine-", "invalid-"))]
+                      if not p.name.startswith(("journal-", "quarantine-", "invalid-", "status.json"))]
         written = sum(p.stat().st_size for p in data_files)
         shutil.rmtree(output)
         _settle_disk()

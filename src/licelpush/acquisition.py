@@ -54,6 +54,7 @@ from licelpush.client import (
 )
 from licelpush.config import AcquisConfig
 from licelpush.decode import FrameDecoder
+from licelpush.diskguard import DiskState
 from licelpush.errors import (
     EXIT_OK,
     EXIT_OUTPUT,
@@ -62,10 +63,12 @@ from licelpush.errors import (
     LicelpushError,
     OutputError,
 )
-from licelpush.filewriter import MAX_LISTED_FILES, RecordWriter
+from licelpush.filewriter import MAX_LISTED_FILES
 from licelpush.framing import NEED_DATA, Frame, Framer
 from licelpush.hardware import RecorderHardware
 from licelpush.journal import Journal, QuarantineFile, utc_now_text
+from licelpush.layout import Layout
+from licelpush.layoutwriter import LayoutWriter
 from licelpush.licelfile import parse_file_name
 from licelpush.plan import (
     DEFAULT_SHOTS,
@@ -76,6 +79,7 @@ from licelpush.plan import (
     shot_limit_notes,
 )
 from licelpush.records import RecordBuilder, acquisition_seconds, acquisition_times
+from licelpush.station import StationOptions, StationService
 
 log = logging.getLogger(__name__)
 
@@ -91,6 +95,7 @@ QUARANTINE_WARNING_INTERVAL = 5.0
 """Seconds between quarantine warnings in the log (the journal lists every one)."""
 REASON_COMPLETED = "completed"
 REASON_USER = "stopped by the user"
+REASON_DISK = "disk guard"
 
 
 class RecorderMissingError(ControllerError):
@@ -132,6 +137,8 @@ class AcquireOptions:
     kill_password: str = KILL_PASSWORD
     prefix: str | None = None
     """File name prefix; None: ``first_letter`` of the configuration."""
+    layout: Layout = Layout()
+    """Sub-folders of the output directory for data files (``--layout``, ``--dark``)."""
 
     def problems(self) -> list[str]:
         """What is wrong with these options (empty when they are usable)."""
@@ -282,6 +289,10 @@ class _GiveUp(Exception):
     """Reconnection attempts are exhausted."""
 
 
+class _DiskLow(Exception):
+    """The disk guard stops the run (free space below ``--min-free``)."""
+
+
 def default_probe_after(duration_s: float | None) -> float:
     """Silence before a liveness probe: 2 × nominal acquisition time + 5 s, within 5..60 s."""
     if duration_s is None:
@@ -313,6 +324,7 @@ class Acquisition:
         stop: threading.Event | None = None,
         progress: Callable[[Progress], None] | None = None,
         progress_interval: float = 0.2,
+        station: StationOptions | None = None,
     ) -> None:
         self.config = config
         self.options = options
@@ -333,7 +345,12 @@ class Acquisition:
         self._quarantine_unwarned = 0
         self._state = "connecting"
         self._stopping = False
-        self._writer: RecordWriter | None = None
+        self._writer: LayoutWriter | None = None
+        self.station = StationService(options.output, station or StationOptions(),
+                                      f"{options.host}:{options.port}",
+                                      dark=options.layout.dark)
+        """Status file, service manager, disk guard and schedule of this run."""
+        self._disk_stop = ""
         self._journal: Journal | None = None
         self._quarantine: QuarantineFile | None = None
         self._invalid_log: Path | None = None
@@ -367,12 +384,18 @@ class Acquisition:
         assert summary is not None
         error: BaseException | None = None
         try:
-            self._link = self._first_connection()
+            self._check_disk_at_start()
+            if self.station.window().inside or not self._rest_until_window():
+                self._set_state("connecting")
+                self._link = self._first_connection()
             if self._link is not None:
+                self.station.ready()
                 self._journal_start()
                 self._journal_connect(self._link)
                 self._receive()
         except _GiveUp as exc:
+            summary.reason = str(exc)
+        except _DiskLow as exc:
             summary.reason = str(exc)
         except KeyboardInterrupt:
             summary.reason = REASON_USER
@@ -395,8 +418,8 @@ class Acquisition:
 
     def _open_output(self, start_wall: datetime) -> None:
         opts = self.options
-        self._writer = RecordWriter(
-            opts.output, opts.prefix or self.config.global_info.first_letter,
+        self._writer = LayoutWriter(
+            opts.output, opts.prefix or self.config.global_info.first_letter, opts.layout,
             records_per_file=opts.acquis_per_file, sync_interval=opts.sync_interval,
             controller_timestamp=opts.controller_timestamp,
         )
@@ -422,6 +445,28 @@ class Acquisition:
             self._invalid_log = Path(opts.output) / f"invalid-{self.run_id}.log"
         self.summary = Summary(run=self.run_id, requested=opts.acquisitions,
                                journal=self._journal.path)
+        self.station.fields["run_id"] = self.run_id
+        self.station.publish(force=True)
+
+    def _check_disk_at_start(self) -> None:
+        """Refuse to start below ``--min-free``; warn below twice it."""
+        reading = self.station.check_disk(0.0, force=True)
+        if reading is None:
+            return
+        message = reading.message(str(self.options.output))
+        if reading.state is DiskState.STOP:
+            self._journal_write("disk", state=reading.state.value, free_bytes=reading.free_bytes,
+                                limit_bytes=reading.limit_bytes, message=message)
+            raise OutputError(message)
+        if reading.state is DiskState.LOW:
+            log.warning("%s", message)
+            self._journal_write("disk", state=reading.state.value, free_bytes=reading.free_bytes,
+                                limit_bytes=reading.limit_bytes, message=message)
+
+    def _set_state(self, state: str, **extra: object) -> None:
+        self._state = state
+        if state != "stopping":
+            self.station.set_state(state, **extra)
 
     def _first_connection(self) -> _Link | None:
         """The first set-up; connection failures are retried only with ``retries == -1``.
@@ -520,7 +565,8 @@ class Acquisition:
             "start", run=self.run_id, configuration=str(self.config.path),
             controller=f"{opts.host}:{opts.port}", shots=opts.shots,
             acquisitions=opts.acquisitions, acquis_per_file=opts.acquis_per_file,
-            output=str(opts.output), command=link.plan.command,
+            output=str(opts.output), layout=opts.layout.pattern, dark=opts.layout.dark,
+            command=link.plan.command,
             frame_length=link.plan.frame_length, idn=link.idn,
             big_endian_timestamp=link.plan.big_endian_timestamp,
             time_zone="local" if opts.local_time else "UTC",
@@ -543,12 +589,18 @@ class Acquisition:
     def _receive(self) -> None:
         summary = self.summary
         assert summary is not None
-        self._state = "acquiring"
+        self._set_state("acquiring")
         while not self._done():
             if self.stop.is_set():
                 summary.reason = REASON_USER
                 self._stopping = True
                 return
+            if self._disk_stop:
+                raise _DiskLow(self._disk_stop)
+            if not self.station.window().inside:
+                if self._rest_until_window():
+                    return
+                continue
             link = self._link
             assert link is not None and link.controller.push_socket is not None
             framer = link.framer
@@ -644,6 +696,7 @@ class Acquisition:
             name_time = max(start_time, self._last_name_time + NAME_STEP)
         record = link.builder.build(decoded, start_time, stop_time, name_time)
         path, index = writer.write(record)
+        self.station.record_saved(path, received)
         if index == 0:
             parsed = parse_file_name(path.name)
             if parsed is not None:
@@ -654,7 +707,7 @@ class Acquisition:
         link.frames += 1
         self._attempts_since_frame = 0
         fields: dict[str, object] = {
-            "n": summary.saved, "file": path.name, "record": index,
+            "n": summary.saved, "file": self._relative(path), "record": index,
             "timestamp": decoded.timestamp_ms, "crc32": crc, "shots": list(decoded.shots),
             "received_utc": received_text, "connection": link.number,
             "stream_offset": frame.stream_offset,
@@ -791,10 +844,16 @@ class Acquisition:
         link = self._link
         assert link is not None and self.summary is not None
         log.warning("connection %d lost: %s", link.number, reason)
-        self._state = "reconnecting"
+        self._set_state("reconnecting")
         self._abandon(link, reason, eof=eof)
         self._link = None
         self._last_error = reason
+        self._connect_again()
+
+    def _connect_again(self, *, counted: bool = True) -> None:
+        """Establish a new connection with back-off (or raise _GiveUp); ``counted``: it
+        is a reconnection (not the opening of a schedule window)."""
+        assert self.summary is not None
         opts = self.options
         while not self._done():
             if self.stop.is_set():
@@ -829,15 +888,56 @@ class Acquisition:
                 self._journal_write("reconnect", attempt=attempt, delay_s=delay,
                                     outcome="failed", error=exc.message)
                 continue
-            self.summary.reconnects += 1
+            self.summary.reconnects += int(counted)
             self._journal_connect(new)
             self._journal_write("reconnect", attempt=attempt, delay_s=delay, outcome="ok",
                                 connection=new.number)
             self._link = new
-            self._state = "acquiring"
+            self._set_state("acquiring")
             return
         # Done while draining: nothing to reconnect for.
         self._link = None
+
+    def _rest_until_window(self) -> bool:
+        """Outside the schedule: SLAVE, close, wait for the next window, connect again.
+
+        Returns True when the run was stopped meanwhile."""
+        assert self.summary is not None
+        link, self._link = self._link, None
+        if link is not None:
+            try:
+                link.controller.slave()
+            except ControllerError as exc:
+                log.warning("SLAVE failed: %s", exc.message)
+            self._abandon(link, "outside the schedule")
+        opens = self.station.window().until
+        text = utc_now_text(opens) if opens is not None else None
+        log.info("outside the schedule: the controller rests in SLAVE; next window %s",
+                 text or "not within a year")
+        self._journal_write("schedule", outcome="waiting", next_window_utc=text)
+        self._set_state("waiting", next_window_utc=text)
+        while not self.station.window().inside:
+            left = self.station.seconds_until(opens) if opens is not None else 60.0
+            if self.stop.is_set() or self._wait(min(max(left, 0.01), 1.0)):
+                self.summary.reason = REASON_USER
+                self._stopping = True
+                return True
+            if self._disk_stop:
+                raise _DiskLow(self._disk_stop)
+        log.info("schedule window open")
+        self._journal_write("schedule", outcome="open")
+        if link is not None:
+            self._set_state("connecting")
+            self._attempts_since_frame = 0
+            self._connect_again(counted=False)
+        return False
+
+    def _relative(self, path: Path) -> str:
+        """A data file's path relative to the output directory (``/``-separated)."""
+        try:
+            return path.relative_to(self.options.output).as_posix()
+        except ValueError:
+            return path.name
 
     def _wait(self, seconds: float) -> bool:
         """Sleep up to ``seconds``, keeping the files synced; True when a stop was requested."""
@@ -861,6 +961,41 @@ class Acquisition:
         if self._journal is not None:
             self._journal.sync_if_due(now)
         self._maybe_progress(now=now)
+        self._station_tick(now)
+
+    def _station_tick(self, now: float, final: bool = False) -> None:
+        """Status file, watchdog and disk guard (each at its own pace)."""
+        s = self.summary
+        if s is None:
+            return
+        elapsed = now - self._t0
+        self.station.progress(
+            acquisitions=s.saved, rate_hz=round(s.saved / elapsed, 4) if elapsed > 0 else 0.0,
+            reconnects=s.reconnects, quarantined_bytes=s.quarantined_bytes,
+            clipping=dict(s.clipped))
+        if final:
+            return
+        reading = self.station.check_disk(s.received_bytes / elapsed if elapsed > 0 else 0.0)
+        if reading is not None and not self._disk_stop and reading.state is not DiskState.OK:
+            message = reading.message(str(self.options.output))
+            self._journal_write("disk", state=reading.state.value, free_bytes=reading.free_bytes,
+                                limit_bytes=reading.limit_bytes, message=message)
+            if reading.state is DiskState.STOP:
+                log.error("%s", message)
+                self._disk_stop = f"{REASON_DISK}: {message}"
+            else:
+                log.warning("%s", message)
+        self.station.publish(healthy=self._healthy(now))
+
+    def _healthy(self, now: float) -> bool:
+        """Frames flowing (or the silence within the liveness policy), reconnecting or
+        waiting: what the systemd watchdog is told."""
+        link = self._link
+        if self._state != "acquiring" or link is None:
+            return True
+        limit = (self.options.stall_limit or default_stall_limit(link.duration_s)
+                 or self.options.probe_after or default_probe_after(link.duration_s))
+        return now - link.last_data < limit
 
     def _maybe_progress(self, now: float | None = None, force: bool = False) -> None:
         if self._progress_hook is None:
@@ -898,7 +1033,7 @@ class Acquisition:
         """
         summary = self.summary
         assert summary is not None
-        self._state = "stopping"
+        self._set_state("stopping")
         link, self._link = self._link, None
         output_error = error if isinstance(error, OutputError) else None
         if link is not None:
@@ -924,7 +1059,9 @@ class Acquisition:
                 log.error("%s", exc.message)
                 output_error = output_error or exc
         summary.elapsed_s = self._clock() - self._t0
-        if output_error is not None:
+        if output_error is None and self._disk_stop:
+            summary.exit_status = EXIT_OUTPUT
+        elif output_error is not None:
             if not summary.reason.startswith("output error"):
                 summary.reason = f"output error: {output_error.message}"
             summary.exit_status = EXIT_OUTPUT
@@ -946,6 +1083,8 @@ class Acquisition:
                     summary.exit_status = EXIT_OUTPUT
                     summary.reason = f"output error: {exc.message}"
         self._maybe_progress(force=True)
+        self._station_tick(self._clock(), final=True)
+        self.station.stopped(summary.reason, summary.exit_status)
         if error is not None:
             if output_error is not None and output_error is not error:
                 log.error("%s", output_error.message)
