@@ -346,7 +346,10 @@ class Acquisition:
         self._state = "connecting"
         self._stopping = False
         self._writer: LayoutWriter | None = None
-        self.station = StationService(options.output, station or StationOptions(),
+        station = station or StationOptions()
+        self._wall = station.wall_clock
+        """The UTC clock of record times and the schedule (injectable for tests)."""
+        self.station = StationService(options.output, station,
                                       f"{options.host}:{options.port}",
                                       dark=options.layout.dark)
         """Status file, service manager, disk guard and schedule of this run."""
@@ -378,7 +381,7 @@ class Acquisition:
         for note in shot_limit_notes(self.config, self.options.shots):
             log.warning("%s", note)
         self._t0 = self._clock()
-        start_wall = datetime.now(timezone.utc)
+        start_wall = self._wall()
         self._open_output(start_wall)
         summary = self.summary
         assert summary is not None
@@ -526,7 +529,7 @@ class Acquisition:
                     log.warning("%s", note)
             controller.start_mpush(plan)
             # No acquisition of this push connection started before MPUSH did.
-            started = self._file_time(datetime.now(timezone.utc))
+            started = self._file_time(self._wall())
             if self._previous_stop is None or self._previous_stop < started:
                 self._previous_stop = started
         except BaseException:
@@ -684,7 +687,7 @@ class Acquisition:
         data = frame.data
         decoded = link.decoder.decode(data)
         crc = zlib.crc32(data)
-        received = datetime.now(timezone.utc)
+        received = self._wall()
         received_text = utc_now_text(received)
         stop_time = self._file_time(received)
         start_time, stop_time = acquisition_times(stop_time, link.duration_s,
@@ -703,6 +706,7 @@ class Acquisition:
                 self._last_name_time = parsed[1]
             summary.files.append(path)
             summary.file_count += 1
+            self._check_disk(self._clock(), force=True)
         summary.saved += 1
         link.frames += 1
         self._attempts_since_frame = 0
@@ -918,7 +922,8 @@ class Acquisition:
         self._set_state("waiting", next_window_utc=text)
         while not self.station.window().inside:
             left = self.station.seconds_until(opens) if opens is not None else 60.0
-            if self.stop.is_set() or self._wait(min(max(left, 0.01), 1.0)):
+            poll = self.station.options.schedule_poll_s
+            if self.stop.is_set() or self._wait(min(max(left, 0.01), poll)):
                 self.summary.reason = REASON_USER
                 self._stopping = True
                 return True
@@ -973,9 +978,17 @@ class Acquisition:
             acquisitions=s.saved, rate_hz=round(s.saved / elapsed, 4) if elapsed > 0 else 0.0,
             reconnects=s.reconnects, quarantined_bytes=s.quarantined_bytes,
             clipping=dict(s.clipped))
-        if final:
-            return
-        reading = self.station.check_disk(s.received_bytes / elapsed if elapsed > 0 else 0.0)
+        if not final:
+            self._check_disk(now)
+            self.station.publish(healthy=self._healthy(now))
+
+    def _check_disk(self, now: float, force: bool = False) -> None:
+        """Ask the disk guard (at its pace, or now with ``force``); journal what it says."""
+        s = self.summary
+        assert s is not None
+        elapsed = now - self._t0
+        reading = self.station.check_disk(s.received_bytes / elapsed if elapsed > 0 else 0.0,
+                                          force=force)
         if reading is not None and not self._disk_stop and reading.state is not DiskState.OK:
             message = reading.message(str(self.options.output))
             self._journal_write("disk", state=reading.state.value, free_bytes=reading.free_bytes,
@@ -985,7 +998,6 @@ class Acquisition:
                 self._disk_stop = f"{REASON_DISK}: {message}"
             else:
                 log.warning("%s", message)
-        self.station.publish(healthy=self._healthy(now))
 
     def _healthy(self, now: float) -> bool:
         """Frames flowing (or the silence within the liveness policy), reconnecting or

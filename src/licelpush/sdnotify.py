@@ -63,7 +63,11 @@ class Notifier:
         try:
             if self._socket is None:
                 self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+                self._socket.setblocking(False)  # never stall the run on the manager
             self._socket.sendto("\n".join(lines).encode("utf-8"), target)
+        except BlockingIOError:
+            log.debug("service manager busy; %s dropped", lines[0])
+            return False
         except OSError as exc:
             log.warning("cannot notify the service manager at %s: %s", self.address, exc)
             self._broken = True

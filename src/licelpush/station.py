@@ -65,7 +65,9 @@ class StationOptions:
     """None: :func:`shutil.disk_usage` of the output directory."""
     wall_clock: Callable[[], datetime] = field(
         default=lambda: datetime.now(timezone.utc))
-    """The UTC time the schedule is judged by."""
+    """The UTC clock of record times and of the schedule."""
+    schedule_poll_s: float = 1.0
+    """Longest wait between two looks at the clock while waiting for a window."""
 
 
 class StationService:

@@ -108,6 +108,7 @@ WorkingDirectory={quote(workdir)}
 ExecStart={command}
 Restart=always
 RestartSec=10
+TimeoutStartSec=infinity
 WatchdogSec={args.watchdog_sec}
 KillSignal=SIGTERM
 KillMode=mixed
