@@ -196,8 +196,8 @@ def run(bench: BenchConfig, shared: Path, workdir: Path, out_base: Path,
             raise RuntimeError(f"acquire exited with {done.returncode}: "
                                f"{(done.stderr or done.stdout)[-800:]}")
         journal = check_journal(journal_events(output), ledger)
-        data_files = [p for p in output.iterdir()
-                      if not p.name.startswith(("journal-", "quarantine-", "invalid-", "status.json"))]
+        data_files = [p for p in output.iterdir() if not p.name.startswith(
+            ("journal-", "quarantine-", "invalid-", "status.json"))]
         written = sum(p.stat().st_size for p in data_files)
         shutil.rmtree(output)
         _settle_disk()

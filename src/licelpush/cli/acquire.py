@@ -214,7 +214,7 @@ def with_profile(args: argparse.Namespace) -> argparse.Namespace:
     given = list(getattr(args, "argv", []))
     if args.command in given:
         given = given[given.index(args.command) + 1:]
-    merged = parser.parse_args(profile_arguments(Path(args.options), parser) + given)
+    merged = parser.parse_args(profile_arguments(Path(args.options), parser, given) + given)
     for key in ("run", "command", "acquire_parser", "argv"):
         if hasattr(args, key):
             setattr(merged, key, getattr(args, key))

@@ -29,6 +29,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    f"unlisted recorders are {DEFAULT_HARDWARE}")
     p.add_argument("--big-endian-timestamp", action="store_true",
                    help="plan for an old ColdFireEthernet controller (big-endian timestamps)")
+    p.add_argument("--options", metavar="FILE",
+                   help="also validate an acquire option profile (TOML, see acquire --options) "
+                   "and plan with its shots")
     p.set_defaults(run=run)
 
 
@@ -47,6 +50,31 @@ def parse_hardware_spec(spec: str) -> dict[int, tuple[int, int]]:
     return result
 
 
+def check_profile(path: str, config: Any) -> int:
+    """Validate an acquire option profile against ``config``; returns its shots."""
+    from pathlib import Path
+
+    from licelpush.acquisition import AcquireOptions
+    from licelpush.cli.acquire import acquire_parser, station_options
+    from licelpush.cli.optionsfile import profile_arguments
+    from licelpush.errors import LicelpushError
+
+    parser = acquire_parser()
+    profile = parser.parse_args(profile_arguments(Path(path), parser))
+    station_options(profile, config)
+    options = AcquireOptions(
+        host=profile.ip, port=profile.port, acquisitions=profile.acq, shots=profile.shots,
+        acquis_per_file=profile.acquis_per_file, retries=profile.retries,
+        timeout=profile.timeout, probe_after=profile.probe_after,
+        stall_limit=profile.stall_timeout, backoff=profile.backoff,
+        backoff_max=profile.backoff_max, sync_interval=profile.sync_interval)
+    problems = options.problems()
+    if problems:
+        raise LicelpushError(f"--options {path}: " + "; ".join(problems))
+    sys.stdout.write(f"{path}: valid acquire options\n")
+    return int(profile.shots)
+
+
 def run(args: argparse.Namespace) -> int:
     """Validate, plan and print."""
     from licelpush.config import load_config
@@ -56,6 +84,8 @@ def run(args: argparse.Namespace) -> int:
     from licelpush.readers import reader_limits
 
     config = load_config(args.config)
+    if args.options:
+        args.shots = check_profile(args.options, config)
     spec = parse_hardware_spec(args.hardware)
     unknown = sorted(set(spec) - {r.address for r in config.active_recorders})
     if unknown:

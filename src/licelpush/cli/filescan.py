@@ -1,4 +1,9 @@
-"""Reading the Licel files named on a command line, for ``inspect`` and ``split``."""
+"""Reading the Licel files named on a command line, for ``inspect`` and ``split``.
+
+A directory stands for every Licel raw data file below it (names like
+``a2651312.345678``, in any sub-folder of an output layout, ``dark/``
+included), in path order; journals, quarantine and status files are skipped.
+"""
 
 from __future__ import annotations
 
@@ -20,13 +25,33 @@ class FileScan:
     command: str
     status: int = 0
 
+    def expand(self, names: Sequence[str]) -> Iterator[str]:
+        """The names, with each directory replaced by the Licel files below it."""
+        from licelpush.errors import EXIT_USAGE
+        from licelpush.licelfile import parse_file_name
+
+        for name in names:
+            directory = Path(name)
+            if not directory.is_dir():
+                yield name
+                continue
+            found = sorted(p for p in directory.rglob("*") if p.is_file()
+                           and parse_file_name(p.name) is not None
+                           and not any(part.startswith(".") for part in
+                                       p.relative_to(directory).parts))
+            if not found:
+                print(f"licelpush {self.command}: {name}: no Licel raw data files in this "
+                      "directory", file=sys.stderr)
+                self.status = max(self.status, EXIT_USAGE)
+            yield from (str(p) for p in found)
+
     def files(self, names: Sequence[str]) -> Iterator[tuple[str, Path, bytes, list[Any], bool]]:
         """Yield (name, path, bytes, intact records, damaged) per readable file; the
         damage is reported after the file's records have been handled."""
         from licelpush.errors import EXIT_DAMAGED_FILE, EXIT_USAGE
         from licelpush.licelfile import scan_records
 
-        for name in names:
+        for name in self.expand(names):
             path = Path(name)
             try:
                 buf = path.read_bytes()

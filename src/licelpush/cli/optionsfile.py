@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -90,17 +91,24 @@ def _tokens(actions: list[argparse.Action], value: Any) -> list[str]:
     return tokens
 
 
-def profile_arguments(path: Path, parser: argparse.ArgumentParser) -> list[str]:
-    """The command-line arguments the profile in ``path`` stands for (checked)."""
+def profile_arguments(path: Path, parser: argparse.ArgumentParser,
+                      given: Sequence[str] = ()) -> list[str]:
+    """The command-line arguments the profile in ``path`` stands for (checked), without
+    the keys whose setting the arguments ``given`` on the command line make."""
     table = load_toml(path)
     known = _actions(parser)
+    on_command_line = {token.split("=", 1)[0] for token in given if token.startswith("-")}
+    set_by_hand = {action.dest for action in parser._actions  # noqa: SLF001
+                   if on_command_line.intersection(action.option_strings)}
     arguments: list[str] = []
     for key, value in table.items():
         if key not in known:
             raise LicelpushError(f"--options {path}: unknown key {key!r} (keys are the long "
                                  "acquire flags with underscores, e.g. min_free)")
         try:
-            arguments += _tokens(known[key], value)
+            tokens = _tokens(known[key], value)
         except ValueError as exc:
             raise LicelpushError(f"--options {path}: {key} = {value!r} {exc}") from exc
+        if known[key][0].dest not in set_by_hand:
+            arguments += tokens
     return arguments

@@ -96,7 +96,6 @@ def unit_text(args: argparse.Namespace, flags: Sequence[str]) -> str:
     return f"""\
 [Unit]
 Description={args.description}
-Documentation=https://pypi.org/project/licelpush/
 Wants=network-online.target
 After=network-online.target
 
