@@ -128,9 +128,12 @@ def test_disk_guard_warns_then_stops_cleanly_with_everything_intact(tmp_path, ca
 def test_disk_guard_refuses_to_start_below_the_limit(tmp_path):
     station = StationOptions(min_free=MinFree(bytes=10_000), disk_probe=lambda: (10**9, 5_000))
     with running_emulator(config=ONE, speed=50) as emu:
-        with pytest.raises(Exception, match="below --min-free") as info:
-            run(emu, tmp_path, station)
-    assert getattr(info.value, "exit_status", None) == EXIT_OUTPUT
+        _, summary = run(emu, tmp_path, station)
+        assert not [e for e in emu.ledger() if e["event"] == "open"]  # never connected
+    assert summary.exit_status == EXIT_OUTPUT and summary.saved == 0
+    assert summary.reason.startswith("disk guard:") and "below --min-free" in summary.reason
+    journal = read_journal(summary.journal)
+    assert [e["event"] for e in journal] == ["disk", "stop"]
     assert not data_files(tmp_path / "out")
 
 

@@ -35,6 +35,17 @@ from licelpush.diskguard import DEFAULT_MIN_FREE, DiskGuard, DiskReading, DiskSt
 from licelpush.journal import utc_now_text
 from licelpush.schedule import Schedule, ScheduleState
 from licelpush.sdnotify import Notifier
+from licelpush.session import (
+    AcquireOptions,
+    Action,
+    DiskChecked,
+    Phase,
+    ReconnectAfter,
+    RunSession,
+    StopRequested,
+    WindowClosed,
+    WindowOpened,
+)
 from licelpush.status import STATUS_INTERVAL_S
 from licelpush.statusfile import StatusFile
 
@@ -93,7 +104,41 @@ class StationService:
         self.disk: DiskReading | None = None
         self._disk_checked: float | None = None
         self._schedule_state: ScheduleState | None = None
+        self._next_window: str | None = None
         self._ready = False
+
+    @classmethod
+    def of(cls, options: AcquireOptions, station: StationOptions,
+           clock: Callable[[], float] = time.monotonic) -> StationService:
+        """The station service of a run with ``options``."""
+        return cls(options.output, station, f"{options.host}:{options.port}",
+                   dark=options.layout.dark, clock=clock)
+
+    def started(self, run_id: str) -> None:
+        """The run's files are open: the first status (``starting``)."""
+        self.fields["run_id"] = run_id
+        self.publish(force=True)
+
+    def first_actions(self, session: RunSession) -> list[Action]:
+        """How a run begins: refuse below ``--min-free``; wait for the schedule window, or
+        connect at once."""
+        self.started(session.summary.run)
+        disk = self.disk_event(0.0, force=True)
+        actions = session.handle(disk) if disk is not None else []
+        if session.stop is not None:
+            return actions
+        window = self.window_event(connected=False)
+        return actions + (session.handle(window) if window is not None
+                          else [ReconnectAfter(0.0, 1)])
+
+    def wait_for_window(self, session: RunSession, wait: Callable[[float], bool]
+                        ) -> list[Action]:
+        """Rest until the window opens; ``wait(s)`` sleeps (keeping the files synced) and
+        is True on a stop request. The session's answer (or the stop)."""
+        while self.window_event(connected=False) is not None:
+            if wait(self.options.schedule_poll_s) or session.stop is not None:
+                return session.handle(StopRequested())
+        return session.handle(WindowOpened())
 
     # ------------------------------------------------------------------ state and status
 
@@ -119,11 +164,8 @@ class StationService:
 
     def record_saved(self, path: Path, received_utc: datetime) -> None:
         """A saved acquisition: its file (relative to the output) and when it ended."""
-        try:
-            name = path.relative_to(self.output).as_posix()
-        except ValueError:
-            name = str(path)
-        self.fields.update(last_file=name, last_record_utc=utc_now_text(received_utc))
+        self.fields.update(last_file=self._relative(path),
+                           last_record_utc=utc_now_text(received_utc))
 
     def progress(self, **numbers: Any) -> None:
         """Counters (acquisitions, rate_hz, reconnects, quarantined_bytes, clipping)."""
@@ -151,11 +193,76 @@ class StationService:
             self.status_file.write(self.fields)
             self.notifier.status(self.summary_line())
 
-    def stopped(self, reason: str, exit_status: int) -> None:
+    def stopped(self, session: RunSession, elapsed_s: float) -> None:
         """The run ended: ``STOPPING=1`` and the final status."""
-        self.notifier.stopping(f"stopped: {reason}")
-        self.set_state("stopped", reason=reason, exit_status=exit_status)
+        summary = session.summary
+        self.follow(session, elapsed_s)
+        self.notifier.stopping(f"stopped: {summary.reason}")
+        self.set_state("stopped", reason=summary.reason, exit_status=summary.exit_status)
         self.notifier.close()
+
+    def follow(self, session: RunSession, elapsed_s: float) -> None:
+        """Mirror the run's phase and counters (``stopping`` shows until ``stopped``)."""
+        s = session.summary
+        self.progress(acquisitions=s.saved, reconnects=s.reconnects,
+                      quarantined_bytes=s.quarantined_bytes, clipping=dict(s.clipped),
+                      rate_hz=round(s.saved / elapsed_s, 4) if elapsed_s > 0 else 0.0)
+        phase = session.phase.value
+        if phase == "stopping" or phase == self.state:
+            return
+        if phase == "acquiring":
+            self.ready()
+        if phase == "waiting":
+            self.set_state(phase, next_window_utc=self._next_window)
+        else:
+            self.set_state(phase)
+
+    def saved(self, session: RunSession) -> bool:
+        """Note a newly saved acquisition (its file, when); True when it started a file."""
+        summary = session.summary
+        if summary.saved == self.fields["acquisitions"] or not summary.files:
+            return False
+        self.fields["acquisitions"] = summary.saved
+        new = self.fields["last_file"] != self._relative(summary.files[-1])
+        self.record_saved(summary.files[-1], self.options.wall_clock())
+        return new
+
+    def tick(self, session: RunSession, now: float, elapsed_s: float) -> list[Action]:
+        """Disk guard (at once when a new file was started), status file and watchdog; the
+        session's answer to the disk reading."""
+        rate = session.summary.received_bytes / elapsed_s if elapsed_s > 0 else 0.0
+        disk = self.disk_event(rate, force=self.saved(session))
+        actions = session.handle(disk) if disk is not None else []
+        self.follow(session, elapsed_s)
+        self.publish(healthy=self.healthy(session, now))
+        return actions
+
+    @staticmethod
+    def healthy(session: RunSession, now: float) -> bool:
+        """What the watchdog is told: frames flowing (silence within the liveness policy),
+        connecting, reconnecting within ``--retries``, or waiting for a window."""
+        if session.phase is not Phase.ACQUIRING:
+            return True
+        return now - session.last_data < (session.stall_limit or 2 * session.probe_after)
+
+    def disk_event(self, bytes_per_s: float, *, force: bool = False) -> DiskChecked | None:
+        """The disk guard's reading for the session, when it has something to say."""
+        reading = self.check_disk(bytes_per_s, force=force)
+        return None if reading is None else DiskChecked(reading, str(self.output))
+
+    def window_event(self, connected: bool) -> WindowClosed | None:
+        """:class:`WindowClosed` when the schedule says the run should rest now."""
+        state = self.window()
+        if state.inside:
+            return None
+        self._next_window = utc_now_text(state.until) if state.until is not None else None
+        return WindowClosed(self._next_window, connected)
+
+    def _relative(self, path: Path) -> str:
+        try:
+            return path.relative_to(self.output).as_posix()
+        except ValueError:
+            return str(path)
 
     # ------------------------------------------------------------------ disk guard
 
