@@ -13,8 +13,9 @@ with an ``event`` field and the UTC time ``utc`` it was written. Events:
     a push connection was (re)opened: ``connection`` number, local and
     remote addresses, IDN, MPUSH command, frame length.
 ``acquisition``
-    one saved acquisition: ``n`` (1, 2, ...), ``file`` (name in the output
-    directory), ``record`` (index in the file), ``timestamp`` (controller ms),
+    one saved acquisition: ``n`` (1, 2, ...), ``file`` (path relative to the
+    output directory, ``/``-separated: a bare name unless ``--layout`` or
+    ``--dark``), ``record`` (index in the file), ``timestamp`` (controller ms),
     ``crc32`` (zlib CRC-32 of the frame from ``FF FF`` through its last data
     word), ``shots`` (true shots per dataset, in file order), ``received_utc``,
     ``connection``, ``stream_offset`` (byte offset of the frame in its
@@ -30,6 +31,12 @@ with an ``event`` field and the UTC time ``utc`` it was written. Events:
 ``reconnect``
     one reconnection attempt: ``attempt``, ``delay_s`` waited before it,
     ``outcome`` (``ok`` or ``failed``) and the ``error`` when it failed.
+``disk``
+    the disk guard: ``state`` (``low``: below twice ``--min-free``; ``stop``:
+    below it, the run stops), ``free_bytes``, ``limit_bytes``, ``message``.
+``schedule``
+    ``outcome`` ``waiting`` (outside the ``--schedule``; the controller rests
+    in SLAVE until ``next_window_utc``) or ``open`` (a window opened).
 ``stop``
     the end of the run: ``reason`` and the summary numbers.
 

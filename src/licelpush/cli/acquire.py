@@ -37,11 +37,13 @@ with Ctrl-C/SIGTERM); 1 stopped early (reconnection attempts exhausted, or stopp
 the user before --acq N was reached) with everything acquired saved; 2 bad command
 line or configuration, nothing sent; 3 controller unreachable, answered an error, has
 no recorder or lacks a recorder the configuration uses; 5 output not writable or disk
-full (what was saved before is kept).
+full, or free space below --min-free (what was saved before is kept).
 
 files in the output directory: Licel raw data files (<first_letter>YYMDDhh.mmsscc),
 journal-<run>.jsonl (every acquisition, quarantine, reconnection), quarantine-<run>.bin
-(bytes not part of an accepted frame, if any), invalid-<run>.log with --log.
+(bytes not part of an accepted frame, if any), invalid-<run>.log with --log, status.json
+(state of the run: licelpush status DIR). Data files go into --layout sub-folders
+(below dark/ with --dark); the other files stay at the top.
 """
 
 
@@ -344,11 +346,25 @@ def emulator_for(config: Any, args: argparse.Namespace) -> Iterator[tuple[str, i
                           "(the acquired data files are not affected)")
 
 
+def acquire_options(args: argparse.Namespace, host: str, port: int, output: Path) -> Any:
+    """The :class:`~licelpush.session.AcquireOptions` of the acquire flags."""
+    from licelpush.layout import Layout
+    from licelpush.session import AcquireOptions
+
+    return AcquireOptions(
+        host=host, port=port, acquisitions=args.acq, shots=args.shots,
+        acquis_per_file=args.acquis_per_file, output=output, retries=args.retries,
+        local_time=args.local_time, log_invalid=args.log, timeout=args.timeout,
+        probe_after=args.probe_after, stall_limit=args.stall_timeout,
+        backoff=args.backoff, backoff_max=args.backoff_max,
+        sync_interval=args.sync_interval, controller_timestamp=args.controller_timestamp,
+        layout=Layout(args.layout, args.dark))
+
+
 def run(args: argparse.Namespace) -> int:
     """Acquire; returns the exit status (errors are raised as LicelpushError)."""
-    from licelpush.acquisition import AcquireOptions, Acquisition
+    from licelpush.acquisition import Acquisition
     from licelpush.config import load_config
-    from licelpush.layout import Layout
     from licelpush.readers import reader_limits
 
     args = with_profile(args)
@@ -361,15 +377,7 @@ def run(args: argparse.Namespace) -> int:
     display = ProgressDisplay(sys.stderr, args.quiet)
 
     def acquire(host: str, port: int) -> int:
-        options = AcquireOptions(
-            host=host, port=port, acquisitions=args.acq, shots=args.shots,
-            acquis_per_file=args.acquis_per_file, output=output, retries=args.retries,
-            local_time=args.local_time, log_invalid=args.log, timeout=args.timeout,
-            probe_after=args.probe_after, stall_limit=args.stall_timeout,
-            backoff=args.backoff, backoff_max=args.backoff_max,
-            sync_interval=args.sync_interval, controller_timestamp=args.controller_timestamp,
-            layout=Layout(args.layout, args.dark),
-        )
+        options = acquire_options(args, host, port, output)
         acquisition = Acquisition(config, options, stop_requested=stop, progress=display,
                                   station=station)
         try:

@@ -54,21 +54,14 @@ def check_profile(path: str, config: Any) -> int:
     """Validate an acquire option profile against ``config``; returns its shots."""
     from pathlib import Path
 
-    from licelpush.acquisition import AcquireOptions
-    from licelpush.cli.acquire import acquire_parser, station_options
+    from licelpush.cli.acquire import acquire_options, acquire_parser, station_options
     from licelpush.cli.optionsfile import profile_arguments
     from licelpush.errors import LicelpushError
 
     parser = acquire_parser()
     profile = parser.parse_args(profile_arguments(Path(path), parser))
     station_options(profile, config)
-    options = AcquireOptions(
-        host=profile.ip, port=profile.port, acquisitions=profile.acq, shots=profile.shots,
-        acquis_per_file=profile.acquis_per_file, retries=profile.retries,
-        timeout=profile.timeout, probe_after=profile.probe_after,
-        stall_limit=profile.stall_timeout, backoff=profile.backoff,
-        backoff_max=profile.backoff_max, sync_interval=profile.sync_interval)
-    problems = options.problems()
+    problems = acquire_options(profile, profile.ip, profile.port, Path(".")).problems(config)
     if problems:
         raise LicelpushError(f"--options {path}: " + "; ".join(problems))
     sys.stdout.write(f"{path}: valid acquire options\n")
