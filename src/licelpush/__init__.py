@@ -19,6 +19,10 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             invalidlog ...... readable log of invalid push data
             emulator/ ....... controller emulator (asyncio server + its model)
             testing ......... running the emulator in a thread
+            station ......... status file, sd_notify, disk probe, schedule clock
+            statusfile ...... status.json, replaced atomically
+            sdnotify ........ systemd notification socket
+            layoutwriter .... data files into the folders of the layout
     core    session ......... the run's rules: events in, actions out
             plan ............ configuration + hardware -> MPUSH command, frame layout
             framing ......... push stream -> accepted frames and damaged spans
@@ -32,10 +36,15 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             limits .......... fixed limits and protocol constants
             notices ......... rate-limited warnings
             errors .......... errors and exit statuses
+            layout .......... ``--layout``/``--dark`` -> sub-folder of a file
+            diskguard ....... ``--min-free`` -> ok, warn, stop
+            schedule ........ ``--schedule`` windows (sun times from astral)
+            status .......... status.json keys, liveness, text for people
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``notices``, ``errors``.
+``readers``, ``limits``, ``notices``, ``errors``, ``layout``, ``diskguard``,
+``schedule``, ``status``.
 """
 
 __version__ = "0.1.0"
