@@ -15,8 +15,8 @@ import licelpush
 
 PACKAGE = Path(licelpush.__file__).parent
 CORE = ("config", "hardware", "plan", "commands", "framing", "decode", "encode", "licelfile",
-        "records", "readers", "session", "limits", "notices", "errors", "layout", "diskguard",
-        "schedule", "status")
+        "records", "readers", "session", "limits", "headerlimits", "notices", "errors",
+        "layout", "diskguard", "schedule", "status")
 """Modules that compute only; they take bytes, text and times and give back values."""
 IO_STDLIB = {"socket", "asyncio", "threading", "signal", "select", "selectors", "queue",
              "subprocess"}

@@ -34,6 +34,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             commands ........ the command table (requests and replies)
             readers ......... limits of public readers of Licel files
             limits .......... fixed limits and protocol constants
+            headerlimits .... largest values of the Licel header fields
             notices ......... rate-limited warnings
             errors .......... errors and exit statuses
             layout .......... ``--layout``/``--dark`` -> sub-folder of a file
@@ -43,8 +44,8 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``notices``, ``errors``, ``layout``, ``diskguard``,
-``schedule``, ``status``.
+``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``, ``layout``,
+``diskguard``, ``schedule``, ``status``.
 """
 
 __version__ = "0.1.0"
