@@ -156,6 +156,14 @@ def test_service_unit(tmp_path, capsys):
         main(["service", "unit", "--acq", "many"])
 
 
+def test_service_unit_keeps_the_profiles_count(tmp_path, capsys):
+    path = profile(tmp_path, "acq = 100\n")
+    assert main(["service", "unit", "--options", str(path)]) == 0
+    exec_start = next(line for line in capsys.readouterr().out.splitlines()
+                      if line.startswith("ExecStart="))
+    assert exec_start.endswith(f"acquire --options {path} --retries -1")
+
+
 def test_service_unit_passes_systemd_analyze(tmp_path, capsys):
     tool = shutil.which("systemd-analyze")
     need(tool is not None, "systemd-analyze is not installed (apt package systemd)")

@@ -4,8 +4,9 @@ The unit runs ``licelpush acquire`` with the given flags as a ``Type=notify``
 service (``acquire`` speaks sd_notify: :mod:`licelpush.sdnotify`), restarted
 always, watched by the systemd watchdog, as a dedicated user, stopped with
 SIGTERM (``acquire`` then sets the controller to SLAVE and closes its files).
-Without ``--acq`` the unit acquires until stopped (``--acq -1``); without
-``--retries`` it waits for the controller forever (``--retries -1``).
+Without ``--acq`` (on the command line or in the ``--options`` profile) the
+unit acquires until stopped (``--acq -1``); without ``--retries`` it waits
+for the controller forever (``--retries -1``).
 """
 
 from __future__ import annotations
@@ -86,6 +87,12 @@ def unit_text(args: argparse.Namespace, flags: Sequence[str]) -> str:
     """The unit file."""
     flags = list(flags)
     given = {f.split("=", 1)[0] for f in flags}
+    if getattr(args, "options", None):  # what the profile sets counts as given
+        from pathlib import Path
+
+        from licelpush.cli.optionsfile import load_toml
+
+        given |= {"--" + key for key in load_toml(Path(args.options))}
     if "--acq" not in given:
         flags += ["--acq", "-1"]
     if "--retries" not in given:
