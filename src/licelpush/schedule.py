@@ -167,13 +167,23 @@ class Schedule:
         start_day = now.date() - timedelta(days=2)
         closes = [close for open_, close in self._openings(start_day, 4) if open_ <= now < close]
         if closes:
-            return ScheduleState(True, _merged_close(self, max(closes)))
+            return ScheduleState(True, self._merged_close(max(closes)))
         day = now.date() - timedelta(days=1)
         for n in range(0, SEARCH_DAYS, 7):
             opens = [o for o, _ in self._openings(day + timedelta(days=n), 7) if o > now]
             if opens:
                 return ScheduleState(False, min(opens))
         return ScheduleState(False, None)
+
+    def _merged_close(self, close: datetime) -> datetime:
+        """The close of overlapping or touching windows taken together (bounded)."""
+        for _ in range(10):
+            later = [c for o, c in self._openings(close.date() - timedelta(days=2), 4)
+                     if o <= close < c]
+            if not later:
+                break
+            close = max(later)
+        return close
 
     def next_opening(self, now: datetime) -> datetime | None:
         """The next time a window opens after ``now`` (None: not within a year)."""
@@ -184,13 +194,3 @@ class Schedule:
             return None
         return self.state(current.until).until
 
-
-def _merged_close(schedule: Schedule, close: datetime) -> datetime:
-    """The close of overlapping or touching windows taken together (bounded)."""
-    for _ in range(10):
-        later = [c for o, c in schedule._openings(close.date() - timedelta(days=2), 4)
-                 if o <= close < c]
-        if not later:
-            break
-        close = max(later)
-    return close
