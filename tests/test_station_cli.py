@@ -154,6 +154,8 @@ def test_service_unit(tmp_path, capsys):
     assert quote('a"b$') == '"a\\"b$$"'
     with pytest.raises(SystemExit):
         main(["service", "unit", "--acq", "many"])
+    assert main(["service"]) == 2
+    assert "unit" in capsys.readouterr().out
 
 
 def test_service_unit_keeps_the_profiles_count(tmp_path, capsys):

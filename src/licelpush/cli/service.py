@@ -53,7 +53,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                      help="the unit's Description")
     acquire_arguments(unit)
     unit.set_defaults(run=run)
-    p.set_defaults(run=lambda args: (p.print_help(), 2)[1])
+    p.set_defaults(run=lambda args: (p.print_help(), 2)[1], verbose=0, quiet=False,
+                   log_file=None)
 
 
 def acquire_tokens(argv: Sequence[str]) -> list[str]:
