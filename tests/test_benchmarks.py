@@ -111,3 +111,12 @@ def test_idle_reports_cpu_share(document: dict) -> None:
     assert r["cpu_percent"] == pytest.approx(100 * r["cpu_seconds"] / r["seconds"])
     assert r["cpu_seconds"] >= 0 and r["acquire_rss_bytes"] > 0
     assert r["met"] == (r["cpu_percent"] <= 1.0)
+
+
+def test_export_netcdf_reports_rate_and_memory(document: dict) -> None:
+    (r,) = results(document, "export_netcdf")
+    assert r["files"] == 20 and r["input_bytes"] > 20 * 200_000  # 52 000 int32 per record
+    assert r["bytes_per_s"] == pytest.approx(r["input_bytes"] / r["seconds"])
+    assert r["bytes_per_cpu_s"] == pytest.approx(r["input_bytes"] / r["cpu_seconds"])
+    assert r["max_rss_bytes"] > 10 * 2**20 and r["output_bytes"] > 0
+    assert r["met"] == (r["bytes_per_s"] >= 100e6 and r["max_rss_bytes"] < 500e6)

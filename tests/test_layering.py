@@ -16,14 +16,16 @@ import licelpush
 PACKAGE = Path(licelpush.__file__).parent
 CORE = ("config", "hardware", "plan", "commands", "framing", "decode", "encode", "licelfile",
         "records", "readers", "session", "limits", "headerlimits", "notices", "errors",
-        "layout", "diskguard", "schedule", "status")
+        "physical", "channelkey", "sccmap", "rewrite", "layout", "diskguard", "schedule",
+        "status")
 """Modules that compute only; they take bytes, text and times and give back values."""
 IO_STDLIB = {"socket", "asyncio", "threading", "signal", "select", "selectors", "queue",
              "subprocess"}
 """Standard-library modules that wait on or talk to the outside world."""
 IO_PROJECT = {"client", "acquisition", "filewriter", "journal", "runlink", "runoutput",
-              "runrecords", "invalidlog", "testing", "emulator", "cli", "platform", "station",
-              "statusfile", "sdnotify", "layoutwriter"}
+              "runrecords", "invalidlog", "testing", "emulator", "cli", "platform",
+              "datafiles", "netcdflib", "cfnetcdf", "scc", "station", "statusfile", "sdnotify",
+              "layoutwriter"}
 """The project's IO edges (and the packages that hold them)."""
 
 

@@ -19,6 +19,10 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             invalidlog ...... readable log of invalid push data
             emulator/ ....... controller emulator (asyncio server + its model)
             testing ......... running the emulator in a thread
+            datafiles ....... finding and streaming a station's Licel files
+            netcdflib ....... the optional netCDF library, files written whole
+            cfnetcdf ........ CF-1.8 netCDF product
+            scc ............. SCC raw-data product
             station ......... status file, sd_notify, disk probe, schedule clock
             statusfile ...... status.json, replaced atomically
             sdnotify ........ systemd notification socket
@@ -37,6 +41,10 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             headerlimits .... largest values of the Licel header fields
             notices ......... rate-limited warnings
             errors .......... errors and exit statuses
+            physical ........ physical units (mV, MHz) and range axes
+            channelkey ...... which recorder memory a dataset comes from
+            sccmap .......... SCC channel map (TOML)
+            rewrite ......... records re-encoded with times in UTC
             layout .......... ``--layout``/``--dark`` -> sub-folder of a file
             diskguard ....... ``--min-free`` -> ok, warn, stop
             schedule ........ ``--schedule`` windows (sun times from astral)
@@ -44,7 +52,8 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``, ``layout``,
+``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``,
+``physical``, ``channelkey``, ``sccmap``, ``rewrite``, ``layout``,
 ``diskguard``, ``schedule``, ``status``.
 """
 

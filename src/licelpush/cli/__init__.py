@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "split",
     "emulate",
     "acquire",
+    "export",
     "status",
     "service",
 )

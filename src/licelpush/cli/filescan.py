@@ -2,7 +2,8 @@
 
 A directory stands for every Licel raw data file below it (names like
 ``a2651312.345678``, in any sub-folder of an output layout, ``dark/``
-included), in path order; journals, quarantine and status files are skipped.
+included), in the order of the times in their names; journals, quarantine
+and status files are skipped.
 """
 
 from __future__ import annotations
@@ -49,19 +50,16 @@ class FileScan:
     status: int = 0
 
     def expand(self, names: Sequence[str]) -> Iterator[str]:
-        """The names, with each directory replaced by the Licel files below it."""
+        """The names, with each directory replaced by the Licel files below it
+        (:func:`licelpush.datafiles.find_licel_files`, ``dark/`` included)."""
+        from licelpush.datafiles import find_licel_files
         from licelpush.errors import EXIT_USAGE
-        from licelpush.licelfile import parse_file_name
 
         for name in names:
-            directory = Path(name)
-            if not directory.is_dir():
+            if not Path(name).is_dir():
                 yield name
                 continue
-            found = sorted(p for p in directory.rglob("*") if p.is_file()
-                           and parse_file_name(p.name) is not None
-                           and not any(part.startswith(".") for part in
-                                       p.relative_to(directory).parts))
+            found = find_licel_files([name], skip_dark=False)
             if not found:
                 print(f"licelpush {self.command}: {name}: no Licel raw data files in this "
                       "directory", file=sys.stderr)
