@@ -241,12 +241,32 @@ def received(sock) -> list[str]:
             return messages
 
 
+class Collector(threading.Thread):
+    """Reads the notification socket while the run goes on, until ``STOPPING=1``."""
+
+    def __init__(self, sock) -> None:
+        super().__init__(daemon=True)
+        self.sock, self.messages = sock, []
+
+    def run(self) -> None:
+        self.sock.settimeout(30)
+        while not self.messages or not self.messages[-1].startswith("STOPPING"):
+            self.messages.append(self.sock.recv(4096).decode())
+
+
 def test_sd_notify_messages_arrive_in_order(tmp_path, notify_socket):
     path, sock = notify_socket
-    notifier = Notifier(str(path), watchdog_usec=100_000)  # a ping every 50 ms
+    ticks = itertools.count()
+    # a watchdog period of 1 s on a clock that moves 0.3 s per reading: a ping at every
+    # second chance, however fast the run is
+    notifier = Notifier(str(path), watchdog_usec=1_000_000, clock=lambda: 0.3 * next(ticks))
+    collector = Collector(sock)
+    collector.start()
     with running_emulator(config=ONE, speed=200, faults=["disconnect:at=3"]) as emu:
         _, summary = run(emu, tmp_path, StationOptions(notifier=notifier), acquisitions=6)
-    messages = received(sock)
+    collector.join(30)
+    sock.settimeout(0)
+    messages = collector.messages + received(sock)
     kinds = [m.split("\n")[0].split("=")[0] for m in messages]
     ready, stopping = kinds.index("READY"), kinds.index("STOPPING")
     assert ready < stopping and "WATCHDOG" in kinds[ready:stopping]
