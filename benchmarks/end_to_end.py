@@ -262,7 +262,8 @@ def run(bench: BenchConfig, stations: Path, workdir: Path, out_base: Path,
                                f"{(done.stderr or done.stdout)[-800:]}")
         journal = check_journal(journal_events(output), ledger)
         data_files = [p for p in output.iterdir()
-                      if not p.name.startswith(("journal-", "quarantine-", "invalid-"))]
+                      if not p.name.startswith(("journal-", "quarantine-", "invalid-",
+                                                "status.json"))]
         written = sum(p.stat().st_size for p in data_files)
         _settle_disk()
         disk = {"disk_per_file_bytes_per_s": per_file,

@@ -304,9 +304,9 @@ def test_sigterm_stops_an_endless_run_cleanly(tmp_path):
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and len(list(out.glob("s*"))) < 2:
+        while time.monotonic() < deadline and len(list(out.glob("s2*"))) < 2:
             time.sleep(0.05)
-        assert len(list(out.glob("s*"))) >= 2
+        assert len(list(out.glob("s2*"))) >= 2
         proc.send_signal(signal.SIGTERM)
         stdout, stderr = proc.communicate(timeout=60)
     finally:
@@ -318,8 +318,8 @@ def test_sigterm_stops_an_endless_run_cleanly(tmp_path):
     journal = read_journal(next(out.glob("journal-*.jsonl")))
     assert journal[-1]["event"] == "stop" and journal[-1]["reason"] == "stopped by the user"
     saved = journal[-1]["saved"]
-    assert saved >= 2 and len(list(out.glob("s*"))) == saved
-    for path in out.glob("s*"):
+    assert saved >= 2 and len(list(out.glob("s2*"))) == saved
+    for path in out.glob("s2*"):
         assert len(read_records(path)) == 1
     assert Path(out).is_dir()
 

@@ -1,6 +1,7 @@
 """A full disk never cuts the journal: whole lines, a ``stop`` event, every data file named.
 
-One test fills a real small file system (a tmpfs mounted for the test; it needs
+One test fills a real small file system (a tmpfs mounted for the test, with the
+disk guard off so that the disk really fills; it needs
 root, which CI has); the others inject the failure into the journal's writes.
 """
 
@@ -53,7 +54,7 @@ def test_acquire_until_the_disk_is_full(tmp_path, small_fs, capsys, size_kib, pe
     out = small_fs(size_kib) / "data"
     status = main(["acquire", "--config", str(ini), "--emulator", "--emulator-max-speed",
                    "--acq", "100000", "--shots", "12", "--acquis_per_file", str(per_file),
-                   "--output", str(out), "-q"])
+                   "--output", str(out), "--min-free", "0", "-q"])
     assert status == 5
     err = capsys.readouterr().err
     assert "Traceback" not in err and ("No space left" in err or "disk full" in err)

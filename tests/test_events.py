@@ -22,7 +22,7 @@ from licelpush.journal import Journal, read_journal
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 VALUES = {"ok", "failed", "command", "push", "kill", "client", "stop", "error", "on", "off",
-          "disconnect", "big", "little"}
+          "disconnect", "big", "little", "low", "waiting", "open"}
 """Backticked words in the tables that are values, not field names."""
 
 
@@ -64,7 +64,9 @@ def test_events_are_frozen_and_have_distinct_kinds():
     else:
         raise AssertionError("a journal event could be changed after it was made")
     kinds = [kind.KIND for kind in JOURNAL_EVENTS]
-    assert len(set(kinds)) == len(kinds) == 10
+    documented = re.findall(r"^\| `([a-z_-]+)` \|", (DOCS / "ACQUIRE.md").read_text("utf-8"),
+                            re.M)
+    assert len(set(kinds)) == len(kinds) and set(kinds) <= set(documented)
 
 
 def test_journal_lines_are_compact_with_event_and_utc_first(tmp_path):

@@ -95,9 +95,10 @@ def test_an_empty_file_is_damage(tmp_path, capsys):
     assert "no Licel record" in capsys.readouterr().err
 
 
-def test_directory_is_refused(tmp_path, capsys):
+def test_directory_without_licel_files_is_refused(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("x")
     assert cli.main(["inspect", str(tmp_path)]) == EXIT_USAGE
-    assert "not a regular file (a directory)" in capsys.readouterr().err
+    assert "no Licel raw data files" in capsys.readouterr().err
 
 
 def test_intact_records_still_read_through_the_mapping(tmp_path, capsys):

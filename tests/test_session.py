@@ -194,7 +194,8 @@ def test_an_output_error_overrides_every_other_reason():
 def test_stop_reasons_carry_their_exit_status():
     assert {r: r.exit_status for r in StopReason} == {
         StopReason.COMPLETED: 0, StopReason.USER: 1, StopReason.GAVE_UP: 1,
-        StopReason.NOT_STARTED: 3, StopReason.OUTPUT: 5, StopReason.INTERNAL: 1}
+        StopReason.NOT_STARTED: 3, StopReason.OUTPUT: 5, StopReason.INTERNAL: 1,
+        StopReason.DISK: 5}
 
 
 def test_missing_recorder_rule():

@@ -26,6 +26,10 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             netcdflib ....... the optional netCDF library, files written whole
             cfnetcdf ........ CF-1.8 netCDF product
             scc ............. SCC raw-data product
+            station ......... status file, sd_notify, disk probe, schedule clock
+            statusfile ...... status.json, replaced atomically
+            sdnotify ........ systemd notification socket
+            layoutwriter .... data files into the folders of the layout
     core    session ......... the run's rules: events in, actions out
             plan ............ configuration + hardware -> MPUSH command, frame layout
             framing ......... push stream -> accepted frames and damaged spans
@@ -47,11 +51,16 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             channelkey ...... which recorder memory a dataset comes from
             sccmap .......... SCC channel map (TOML)
             rewrite ......... records re-encoded with times in UTC
+            layout .......... ``--layout``/``--dark`` -> sub-folder of a file
+            diskguard ....... ``--min-free`` -> ok, warn, stop
+            schedule ........ ``--schedule`` windows (sun times from astral)
+            status .......... status.json keys, liveness, text for people
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``recordtimes``, ``licelfile``, ``config``, ``hardware``,
 ``commands``, ``readers``, ``limits``, ``notices``, ``errors``, ``events``,
-``wordlayout``, ``physical``, ``channelkey``, ``sccmap``, ``rewrite``, ``hv``.
+``wordlayout``, ``physical``, ``channelkey``, ``sccmap``, ``rewrite``, ``hv``,
+``layout``, ``diskguard``, ``schedule``, ``status``.
 """
 
 __version__ = "0.1.0"

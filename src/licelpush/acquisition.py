@@ -18,7 +18,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from licelpush import session as rs
@@ -31,7 +31,7 @@ from licelpush.errors import (
     OutputError,
     StopRequestedError,
 )
-from licelpush.filewriter import RecordWriter
+from licelpush.layoutwriter import LayoutWriter
 from licelpush.plan import shot_limit_notes
 from licelpush.records import acquisition_seconds
 from licelpush.runlink import Link, RecorderMissingError, apply_hv, send_slave, start_mpush
@@ -46,14 +46,12 @@ from licelpush.session import (
     default_probe_after,
     default_stall_limit,
 )
+from licelpush.station import StationOptions, StationService
 
 __all__ = ["AcquireOptions", "Acquisition", "Progress", "RecorderMissingError", "Summary",
            "UNTIL_STOPPED", "default_probe_after", "default_stall_limit", "new_run_id"]
 
 log = logging.getLogger(__name__)
-
-
-
 
 
 class Acquisition:
@@ -63,7 +61,8 @@ class Acquisition:
                  stop_requested: threading.Event | None = None,
                  progress: Callable[[Progress], None] | None = None,
                  progress_interval: float = 0.2,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic,
+                 station: StationOptions | None = None) -> None:
         self.config = config
         self.options = options
         self.stop_requested = stop_requested if stop_requested is not None else threading.Event()
@@ -78,6 +77,7 @@ class Acquisition:
         self.session: rs.RunSession | None = None
         self.summary: Summary | None = None
         self.run_id = ""
+        self.station = StationService.of(options, station or StationOptions(), clock)
 
     # ================================================================== public
 
@@ -96,10 +96,10 @@ class Acquisition:
         for note in shot_limit_notes(self.config, self.options.shots):
             log.warning("%s", note)
         self._t0 = self._clock()
-        self._open_output(datetime.now(timezone.utc))
+        self._open_output(self.station.options.wall_clock())
         error: BaseException | None = None
         try:
-            self._perform([rs.ReconnectAfter(0.0, 1)])
+            self._perform(self.station.first_actions(self._session))
             if self.options.mode == "poll":
                 self._poll()
             else:
@@ -135,8 +135,8 @@ class Acquisition:
 
     def _open_output(self, start_wall: datetime) -> None:
         opts = self.options
-        writer = RecordWriter(
-            opts.output, opts.prefix or self.config.global_info.first_letter,
+        writer = LayoutWriter(
+            opts.output, opts.prefix or self.config.global_info.first_letter, opts.layout,
             records_per_file=opts.acquis_per_file, sync_interval=opts.sync_interval,
             controller_timestamp=opts.controller_timestamp)
         self._out = RunOutput(writer, Path(opts.output), start_wall, opts.sync_interval,
@@ -146,7 +146,7 @@ class Acquisition:
                                journal=self._out.journal.path)
         self.session = rs.RunSession(rs.RunPolicy.of(opts), self._t0, self.summary)
         self._records = RunRecords(self._out, self.config, opts, self.session, self._clock,
-                                   self._maybe_progress)
+                                   self._housekeeping, self.station.options.wall_clock)
 
     def _controller(self) -> Controller:
         opts = self.options
@@ -195,6 +195,7 @@ class Acquisition:
         queue = collections.deque(actions)
         while queue:
             action = queue.popleft()
+            self.station.follow(self._session, self._clock() - self._t0)
             if isinstance(action, rs.JournalEvent):
                 assert self._out is not None
                 self._out.write(action.entry)
@@ -206,6 +207,8 @@ class Acquisition:
                 queue.extend(self._abandon(action))
             elif isinstance(action, rs.ReconnectAfter):
                 queue.extend(self._attempt(action))
+            elif isinstance(action, rs.WaitForWindow):
+                queue.extend(self.station.wait_for_window(self._session, self._wait))
 
     def _probe(self) -> list[rs.Action]:
         link = self._link
@@ -252,6 +255,9 @@ class Acquisition:
             if self.stop_requested.is_set():
                 self._perform(session.handle(rs.StopRequested()))
                 return
+            if (window := self.station.window_event(connected=True)) is not None:
+                self._perform(session.handle(window))
+                continue
             link = self._link
             assert link is not None
             try:
@@ -312,7 +318,7 @@ class Acquisition:
         """Process everything the connection holds, flush the framer, close it."""
         link, self._link = self._link, None
         assert link is not None and self._out is not None
-        self._records.abandon(link, action.reason, eof=action.eof)
+        self._records.abandon(link, action.reason, eof=action.eof, slave=action.slave)
         return self._session.handle(rs.Abandoned())
 
     def _wait(self, seconds: float) -> bool:
@@ -330,6 +336,7 @@ class Acquisition:
         if self._out is not None:
             self._out.sync_if_due(now)
         self._maybe_progress(now=now)
+        self._perform(self.station.tick(self._session, now, now - self._t0))
 
     def _maybe_progress(self, now: float | None = None, force: bool = False) -> None:
         if self._progress_hook is None:
@@ -376,6 +383,7 @@ class Acquisition:
             session.end(rs.StopReason.OUTPUT, journal_error.message)
             session.conclude(status)
         self._maybe_progress(force=True)
+        self.station.stopped(session, self._clock() - self._t0)
         if error is not None:
             if output_error is not None and output_error is not error:
                 log.error("%s", output_error.message)

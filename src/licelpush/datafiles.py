@@ -25,11 +25,10 @@ from datetime import datetime
 from pathlib import Path
 
 from licelpush.errors import EXIT_DAMAGED_FILE, LicelpushError
+from licelpush.layout import DARK_FOLDER
 from licelpush.licelfile import Record, parse_file_name, scan_records
 
 log = logging.getLogger(__name__)
-
-DARK_FOLDER = "dark"
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,10 @@ class StartEvent(Event):
     acquisitions: int
     acquis_per_file: int
     output: str
+    layout: str
+    """``--layout`` pattern of data-file sub-folders (``flat``: the output directory)."""
+    dark: bool
+    """``--dark``: a dark run, its files below ``dark/``."""
     command: str
     """The MPUSH command."""
     frame_length: int
@@ -168,6 +172,26 @@ class RepairEvent(Event):
 
 
 @dataclass(frozen=True)
+class DiskEvent(Event):
+    """The disk guard: ``low`` (below twice ``--min-free``) or ``stop`` (below it)."""
+
+    KIND: ClassVar[str] = "disk"
+    state: str
+    free_bytes: int
+    limit_bytes: int
+    message: str
+
+
+@dataclass(frozen=True)
+class ScheduleEvent(Event):
+    """Outside the ``--schedule`` (``waiting``, until ``next_window_utc``) or ``open``."""
+
+    KIND: ClassVar[str] = "schedule"
+    outcome: str
+    next_window_utc: str | None = None
+
+
+@dataclass(frozen=True)
 class ReconnectEvent(Event):
     """One connection attempt after a loss (or, with ``--retries -1``, at start)."""
 
@@ -203,7 +227,7 @@ class StopEvent(Event):
 
 JOURNAL_EVENTS: tuple[type[Event], ...] = (
     RepairEvent, StartEvent, ConnectEvent, AcquisitionEvent, QuarantineEvent, AbandonEvent,
-    TimestampOrderEvent, ClockDriftEvent, ReconnectEvent, StopEvent)
+    TimestampOrderEvent, ClockDriftEvent, ReconnectEvent, DiskEvent, ScheduleEvent, StopEvent)
 """Every kind of journal event, in the order a run writes them first."""
 
 

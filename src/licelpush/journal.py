@@ -4,9 +4,12 @@ The journal ``<output>/journal-<run>.jsonl`` is the station's record of what
 an acquisition run received, saved, skipped and why (issue "MPUSH
 acquisition", section "Decoding and saving"): one JSON object per line, each
 with an ``event`` field and the UTC time ``utc`` it was written. The events
-and their fields are the dataclasses of :mod:`licelpush.events` (``start``,
-``connect``, ``acquisition``, ``quarantine``, ``abandon``, ``reconnect``,
-``stop``); docs/ACQUIRE.md lists them for users.
+and their fields are the dataclasses of :mod:`licelpush.events` (``repair``,
+``start``, ``connect``, ``acquisition``, ``quarantine``, ``abandon``,
+``timestamp_order``, ``clock_drift``, ``reconnect``, ``disk``, ``schedule``,
+``stop``); docs/ACQUIRE.md lists them for users. Data file names in it are
+relative to the output directory (``/``-separated: a bare name unless
+``--layout`` or ``--dark``).
 
 The quarantine file ``<output>/quarantine-<run>.bin`` holds the quarantined
 bytes back to back, exactly as received; it is created with the first

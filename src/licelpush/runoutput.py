@@ -18,6 +18,7 @@ from licelpush.events import Event, StopEvent
 from licelpush.filewriter import RecordWriter
 from licelpush.invalidlog import append_entry
 from licelpush.journal import Journal, QuarantineFile
+from licelpush.layoutwriter import LayoutWriter
 from licelpush.tailrepair import repair_tails
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,10 @@ def new_run_id(now: datetime) -> str:
 class RunOutput:
     """Writer, journal, quarantine file and (with ``log_invalid``) invalid-data log."""
 
-    def __init__(self, writer: RecordWriter, directory: Path, start: datetime,
+    def __init__(self, writer: RecordWriter | LayoutWriter, directory: Path, start: datetime,
                  sync_interval: float, log_invalid: bool) -> None:
         self.writer = writer
+        self.directory = directory
         self.journal, self.run_id = self._open_journal(directory, new_run_id(start),
                                                        sync_interval)
         self.quarantine = QuarantineFile(directory / f"quarantine-{self.run_id}.bin",
@@ -60,6 +62,13 @@ class RunOutput:
                     continue
                 raise
         raise OutputError(f"{directory}: no free journal name for run {base}")  # pragma: no cover
+
+    def relative(self, path: Path) -> str:
+        """A data file's name for the journal: relative to the output directory."""
+        try:
+            return path.relative_to(self.directory).as_posix()
+        except ValueError:
+            return path.name
 
     def write(self, event: Event, utc: str | None = None) -> None:
         """Journal one event (``utc``: the time to record, default now)."""

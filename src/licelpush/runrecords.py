@@ -23,7 +23,7 @@ import logging
 import time
 import zlib
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 from licelpush import session as rs
 from licelpush.config import AcquisConfig
@@ -41,7 +41,7 @@ from licelpush.journal import utc_now_text
 from licelpush.licelfile import FileNamer
 from licelpush.notices import ClipNotices, QuarantineNotices
 from licelpush.recordtimes import DRIFT_LIMIT, TimestampOrder
-from licelpush.runlink import Link
+from licelpush.runlink import Link, send_slave
 from licelpush.runoutput import RunOutput
 from licelpush.session import AcquireOptions, RunSession
 
@@ -57,7 +57,9 @@ class RunRecords:
 
     def __init__(self, out: RunOutput, config: AcquisConfig, options: AcquireOptions,
                  session: RunSession, clock: Callable[[], float] = time.monotonic,
-                 on_saved: Callable[[], None] = lambda: None) -> None:
+                 on_saved: Callable[[], None] = lambda: None,
+                 wall_clock: Callable[[], datetime] = lambda: datetime.now(timezone.utc)
+                 ) -> None:
         self.out = out
         self.on_saved = on_saved
         """Called after each saved record (progress displays)."""
@@ -65,13 +67,13 @@ class RunRecords:
         self.options = options
         self.session = session
         self._clock = clock
+        self._wall = wall_clock
+        """UTC clock of record times (injectable for tests)."""
         self.clips = ClipNotices(session.summary.clipped)
         self.quarantine_notices = QuarantineNotices()
         self._namer = FileNamer()
         self._order: TimestampOrder | None = None
         self._drift_warned = False
-        self._wall = time.time
-        """Wall clock (seconds since the epoch) that the run's clock is mapped onto."""
 
     def receive_view(self, link: Link) -> memoryview:
         """Where the next push bytes go: no more than the wanted frames need."""
@@ -139,9 +141,14 @@ class RunRecords:
         except (OSError, ControllerError) as exc:
             log.debug("connection %d: %s while draining", link.number, exc)
 
-    def abandon(self, link: Link, reason: str, *, eof: bool) -> None:
-        """Keep everything the connection holds, flush the framer, close it, journal it."""
-        log.warning("connection %d lost: %s", link.number, reason)
+    def abandon(self, link: Link, reason: str, *, eof: bool, slave: bool = False) -> None:
+        """Keep everything the connection holds, flush the framer, close it, journal it;
+        ``slave``: a planned rest (``SLAVE`` first), not a loss."""
+        if slave:
+            send_slave(link.controller, bounded=True)
+            log.info("connection %d closed: %s", link.number, reason)
+        else:
+            log.warning("connection %d lost: %s", link.number, reason)
         if not eof:
             self.drain(link)
         link.framer.end_of_stream()
@@ -154,7 +161,7 @@ class RunRecords:
     def mpush_started(self) -> datetime:
         """The time (UTC) MPUSH of a new push connection was sent: none of its
         acquisitions started before it."""
-        return datetime.now(timezone.utc)
+        return self._wall()
 
     def connected(self, link: Link) -> None:
         """A new push connection: the run's timestamp byte order applies to its decoder."""
@@ -169,9 +176,9 @@ class RunRecords:
         """A UTC time as it goes into files: naive, UTC or local (--local-time)."""
         return (utc.astimezone() if self.options.local_time else utc).replace(tzinfo=None)
 
-    def _wall_time(self, moment: float) -> float:
-        """A time of the run's clock as seconds since the epoch."""
-        return self._wall() - (self._clock() - moment)
+    def _wall_time(self, moment: float) -> datetime:
+        """A time of the run's clock as UTC wall-clock time."""
+        return self._wall() - timedelta(seconds=self._clock() - moment)
 
     def save(self, link: Link, frame: Frame) -> None:
         summary, out, order = self.session.summary, self.out, self._order
@@ -181,7 +188,7 @@ class RunRecords:
             self._timestamp_order_changed(link)
         decoded = link.decoder.decode(data)
         arrived = frame.received if frame.received is not None else self._clock()
-        received = datetime.fromtimestamp(self._wall_time(arrived), timezone.utc)
+        received = self._wall_time(arrived)
         times = link.clock.times(received, decoded.timestamp_ms)
         start_time, stop_time = self._file_time(times.start), self._file_time(times.stop)
         new_file = summary.saved % self.options.acquis_per_file == 0
@@ -201,7 +208,7 @@ class RunRecords:
                                         self._clock(), summary.saved + 1):
                 log.warning("%s", text)
         out.write(AcquisitionEvent(
-            n=summary.saved + 1, file=path.name, record=index,
+            n=summary.saved + 1, file=out.relative(path), record=index,
             timestamp=decoded.timestamp_ms, crc32=zlib.crc32(data), shots=list(decoded.shots),
             received_utc=received_text, latency_ms=latency_ms,
             controller_span_ms=times.controller_span_ms, connection=link.number,

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from licelpush import events as journal_events
 from licelpush.config import AcquisConfig
+from licelpush.diskguard import DiskReading, DiskState
 from licelpush.errors import (
     EXIT_CONTROLLER,
     EXIT_OK,
@@ -32,8 +33,9 @@ from licelpush.errors import (
     EXIT_STOPPED_EARLY,
     LicelpushError,
 )
-from licelpush.events import ReconnectEvent, StopEvent
+from licelpush.events import DiskEvent, ReconnectEvent, ScheduleEvent, StopEvent
 from licelpush.hv import check_limits, voltages_from_config
+from licelpush.layout import Layout
 from licelpush.limits import DEFAULT_PORT, KILL_PASSWORD, MAX_LISTED_FILES, command_port_problem
 from licelpush.plan import DEFAULT_SHOTS, MAX_SHOTS
 
@@ -49,6 +51,8 @@ class StopReason(enum.Enum):
     GAVE_UP = ("gave up", EXIT_STOPPED_EARLY)
     NOT_STARTED = ("could not start", EXIT_CONTROLLER)
     OUTPUT = ("output error", EXIT_OUTPUT)
+    DISK = ("disk guard", EXIT_OUTPUT)
+    """Free space below ``--min-free``: stopped cleanly before the disk is full."""
     INTERNAL = ("internal error", EXIT_STOPPED_EARLY)
 
     def __init__(self, text: str, exit_status: int) -> None:
@@ -108,6 +112,8 @@ class AcquireOptions:
     mode: str = "mpush"
     """``mpush`` (the controller pushes frames) or ``poll`` (START, STOP, ``DATA?`` per
     acquisition, for controllers without MPUSH; :mod:`licelpush.runpoll`)."""
+    layout: Layout = Layout()
+    """Sub-folders of the output directory for data files (``--layout``, ``--dark``)."""
 
     def problems(self, config: AcquisConfig | None = None) -> list[str]:
         """What is wrong with these options, and with ``config`` for a run (empty: usable)."""
@@ -240,7 +246,7 @@ class Progress:
     received_bytes: int
     elapsed_s: float
     state: str
-    """``connecting``, ``acquiring``, ``reconnecting`` or ``stopping``."""
+    """``connecting``, ``acquiring``, ``reconnecting``, ``waiting`` or ``stopping``."""
 
     @property
     def rate(self) -> float:
@@ -410,9 +416,31 @@ class StopRequested:
     """The user asked the run to stop (Ctrl-C, SIGTERM)."""
 
 
+@dataclass(frozen=True)
+class DiskChecked:
+    """The disk guard looked at the output's file system (``where``: the output)."""
+
+    reading: DiskReading
+    where: str
+
+
+@dataclass(frozen=True)
+class WindowClosed:
+    """Outside the ``--schedule``; ``next_open_utc``: ISO 8601 UTC (None: not within a
+    year); ``connected``: a connection is open."""
+
+    next_open_utc: str | None
+    connected: bool
+
+
+@dataclass(frozen=True)
+class WindowOpened:
+    """A schedule window opened."""
+
+
 Event = (Connected | DataReceived | FrameAccepted | RecordWritten | SpanQuarantined | Tick
          | ProbeAnswered | ReplyTimedOut | ConnectionLost | Abandoned | AttemptFailed
-         | StopRequested)
+         | StopRequested | DiskChecked | WindowClosed | WindowOpened)
 
 
 # ------------------------------------------------------------------ actions out
@@ -443,10 +471,20 @@ class Probe:
 
 @dataclass(frozen=True)
 class Abandon:
-    """Give the connection up: read what it holds (unless ``eof``), flush, close."""
+    """Give the connection up: read what it holds (unless ``eof``), flush, close;
+    ``slave``: send ``SLAVE`` first (the controller rests)."""
 
     reason: str
     eof: bool = False
+    slave: bool = False
+
+
+@dataclass(frozen=True)
+class WaitForWindow:
+    """Wait (handling stop requests) until the schedule window opens, then tell
+    :class:`WindowOpened`."""
+
+    next_open_utc: str | None
 
 
 @dataclass(frozen=True)
@@ -481,7 +519,7 @@ class Stop:
 
 
 Action = (WriteRecord | QuarantineSpan | Probe | Abandon | ReconnectAfter | JournalEvent
-          | Log | Stop)
+          | Log | Stop | WaitForWindow)
 
 
 class Phase(enum.Enum):
@@ -490,6 +528,8 @@ class Phase(enum.Enum):
     CONNECTING = "connecting"
     ACQUIRING = "acquiring"
     RECONNECTING = "reconnecting"
+    WAITING = "waiting"
+    """Outside the schedule: no connection, the controller rests in SLAVE."""
     STOPPING = "stopping"
 
 
@@ -517,6 +557,8 @@ class RunSession:
         self.last_data = self.last_probe = now
         self._probe_answered = False
         self._delay = 0.0
+        self._count_reconnect = True
+        self._next_window: str | None = None
         self._handlers = {
             Connected: self._connected, DataReceived: self._data_received,
             FrameAccepted: self._frame_accepted, RecordWritten: self._record_written,
@@ -524,6 +566,8 @@ class RunSession:
             ProbeAnswered: self._probe_answer, ReplyTimedOut: self._probe_failed,
             ConnectionLost: self._connection_lost, Abandoned: self._abandoned,
             AttemptFailed: self._attempt_failed, StopRequested: self._stop_requested,
+            DiskChecked: self._disk_checked, WindowClosed: self._window_closed,
+            WindowOpened: self._window_opened,
         }
 
     # ------------------------------------------------------------------ state
@@ -603,12 +647,13 @@ class RunSession:
         self.duration_s = event.duration_s
         self.last_data = self.last_probe = event.now
         self._probe_answered = False
+        counted, self._count_reconnect = self._count_reconnect, True
         if self.phase is Phase.CONNECTING:
             self.phase = Phase.ACQUIRING
             self.attempt = 0
             return []
         self.phase = Phase.ACQUIRING
-        self.summary.reconnects += 1
+        self.summary.reconnects += int(counted)
         return [JournalEvent(ReconnectEvent(self.attempt, self._delay, "ok",
                                             connection=self.connections))]
 
@@ -683,6 +728,8 @@ class RunSession:
         return Abandon(reason, eof=eof)
 
     def _abandoned(self, event: Abandoned) -> list[Action]:
+        if self.phase is Phase.WAITING and self.stop is None:
+            return [WaitForWindow(self._next_window)]
         return self._next_attempt()
 
     def _next_attempt(self) -> list[Action]:
@@ -728,3 +775,43 @@ class RunSession:
         if self.stop is not None:
             return []
         return [self.end(StopReason.USER)]
+
+    # ------------------------------------------------------------------ station
+
+    def _disk_checked(self, event: DiskChecked) -> list[Action]:
+        """Below twice ``--min-free``: warn; below it: stop cleanly (exit 5)."""
+        reading = event.reading
+        if reading.state is DiskState.OK or self.stop is not None:
+            return []
+        message = reading.message(event.where)
+        journal = JournalEvent(DiskEvent(state=reading.state.value,
+                                         free_bytes=reading.free_bytes,
+                                         limit_bytes=reading.limit_bytes, message=message))
+        if reading.state is DiskState.LOW:
+            return [Log("WARNING", message), journal]
+        return [Log("ERROR", message), journal, self.end(StopReason.DISK, message)]
+
+    def _window_closed(self, event: WindowClosed) -> list[Action]:
+        """Outside the schedule: SLAVE and close (if connected), then wait for the window."""
+        if self.stopping or self.phase is Phase.WAITING:
+            return []
+        self.phase = Phase.WAITING
+        self._next_window = event.next_open_utc
+        actions: list[Action] = [
+            Log("INFO", "outside the schedule: the controller rests in SLAVE; next window "
+                        f"{event.next_open_utc or 'not within a year'}"),
+            JournalEvent(ScheduleEvent("waiting", next_window_utc=event.next_open_utc))]
+        if event.connected:
+            return actions + [Abandon("outside the schedule", slave=True)]
+        return actions + [WaitForWindow(event.next_open_utc)]
+
+    def _window_opened(self, event: WindowOpened) -> list[Action]:
+        """Connect again (not counted as a reconnection)."""
+        if self.stop is not None:
+            return [self.stop]
+        self.phase = Phase.RECONNECTING if self.connections else Phase.CONNECTING
+        self._count_reconnect = False
+        self.attempt = 1 if self.connections else 0
+        self._delay = 0.0
+        return [Log("INFO", "schedule window open"),
+                JournalEvent(ScheduleEvent("open")), ReconnectAfter(0.0, 1)]

@@ -27,6 +27,8 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "export",
     "hv",
     "discover",
+    "status",
+    "service",
 )
 
 log = logging.getLogger("licelpush")
@@ -40,6 +42,16 @@ def build_parser() -> argparse.ArgumentParser:
         "(MPUSH client, controller emulator, Licel raw data files).",
     )
     parser.add_argument("--version", action="store_true", help="print the version and exit")
+    common = common_parser()
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in SUBCOMMAND_MODULES:
+        module = importlib.import_module(f"licelpush.cli.{name}")
+        module.register(subparsers, common)
+    return parser
+
+
+def common_parser() -> argparse.ArgumentParser:
+    """The options every subcommand has (-v, -q, --log-file)."""
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "-v", "--verbose", action="count", default=0,
@@ -47,11 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     common.add_argument("-q", "--quiet", action="store_true", help="only warnings and errors")
     common.add_argument("--log-file", metavar="FILE", help="also write the log to FILE")
-    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in SUBCOMMAND_MODULES:
-        module = importlib.import_module(f"licelpush.cli.{name}")
-        module.register(subparsers, common)
-    return parser
+    return common
 
 
 def setup_logging(verbose: int, quiet: bool, log_file: str | None) -> None:
@@ -74,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     parser = build_parser()
     args = parser.parse_args(argv)
+    args.argv = list(sys.argv[1:] if argv is None else argv)
     if args.version:
         from licelpush import __version__
 

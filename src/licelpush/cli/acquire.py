@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,12 +37,21 @@ with Ctrl-C/SIGTERM); 1 stopped early (reconnection attempts exhausted, or stopp
 the user before --acq N was reached) with everything acquired saved; 2 bad command
 line or configuration, nothing sent; 3 controller unreachable, answered an error, has
 no recorder or lacks a recorder the configuration uses; 5 output not writable or disk
-full (what was saved before is kept).
+full, or free space below --min-free (what was saved before is kept).
 
 files in the output directory: Licel raw data files (<first_letter>YYMDDhh.mmsscc),
 journal-<run>.jsonl (every acquisition, quarantine, reconnection), quarantine-<run>.bin
-(bytes not part of an accepted frame, if any), invalid-<run>.log with --log.
+(bytes not part of an accepted frame, if any), invalid-<run>.log with --log, status.json
+(state of the run: licelpush status DIR). Data files go into --layout sub-folders
+(below dark/ with --dark); the other files stay at the top.
 """
+
+
+DESCRIPTION = (
+    "Read Acquis.ini, configure the transient recorders, run MPUSH and save every acquisition "
+    "as a Licel raw data file, reconnecting after connection losses. With --emulator the "
+    "built-in controller emulator is started on loopback with the recorders of the "
+    "configuration: no hardware needed.")
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
@@ -49,12 +59,25 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p = subparsers.add_parser(
         "acquire", parents=[common],
         help="acquire MPUSH data from a Licel controller (or --emulator) into Licel files",
-        description="Read Acquis.ini, configure the transient recorders, run MPUSH and save "
-        "every acquisition as a Licel raw data file, reconnecting after connection losses. "
-        "With --emulator the built-in controller emulator is started on loopback with the "
-        "recorders of the configuration: no hardware needed.",
-        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter,
+        description=DESCRIPTION, epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    acquire_arguments(p)
+    p.set_defaults(run=run, acquire_parser=p)
+
+
+def acquire_parser() -> argparse.ArgumentParser:
+    """A stand-alone parser of the acquire flags (for profiles, checks and unit files)."""
+    from licelpush.cli import common_parser
+
+    p = argparse.ArgumentParser(prog="licelpush acquire", parents=[common_parser()],
+                                description=DESCRIPTION)
+    acquire_arguments(p)
+    return p
+
+
+def acquire_arguments(p: argparse.ArgumentParser) -> None:
+    """The acquire flags (the vendor's mpush flags, timing, emulator, station service)."""
     p.add_argument("--config", default="Acquis.ini", metavar="FILE",
                    help="station configuration (default: Acquis.ini in the current directory)")
     p.add_argument("--ip", default=DEFAULT_IP, metavar="ADDR",
@@ -133,7 +156,81 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                      help="seed of the emulated signals and faults (default 1)")
     emu.add_argument("--emulator-ledger", type=ledger_file, metavar="FILE",
                      help="write the emulator's ledger of pushed frames to FILE")
-    p.set_defaults(run=run)
+    station_arguments(p)
+
+
+def layout_arg(text: str) -> str:
+    """argparse type of ``--layout``."""
+    from licelpush.layout import layout_problem
+
+    problem = layout_problem(text)
+    if problem:
+        raise argparse.ArgumentTypeError(problem.split(": ", 1)[-1])
+    return text
+
+
+def min_free_arg(text: str) -> Any:
+    """argparse type of ``--min-free``."""
+    from licelpush.diskguard import parse_min_free
+
+    try:
+        return parse_min_free(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from exc
+
+
+def schedule_arg(text: str) -> str:
+    """argparse type of ``--schedule`` (checked here, parsed again by :func:`run`)."""
+    from licelpush.schedule import ScheduleError, parse_schedule
+
+    try:
+        parse_schedule([text])
+    except ScheduleError as exc:
+        raise argparse.ArgumentTypeError(str(exc).split(": ", 1)[-1]) from exc
+    return text
+
+
+def station_arguments(p: argparse.ArgumentParser) -> None:
+    """Flags of an unattended station: layout, disk guard, schedule, dark runs, profiles."""
+    g = p.add_argument_group("station service (README: Running a station)")
+    g.add_argument("--options", metavar="FILE",
+                   help="read flags from a TOML profile (keys: long flags with underscores, "
+                   "e.g. min_free = \"5%%\"); flags given here override it")
+    g.add_argument("--layout", type=layout_arg, default="flat", metavar="PATTERN",
+                   help="sub-folders of the output directory from each file's start time, "
+                   "e.g. '%%Y/%%m/%%d' (codes %%Y %%y %%m %%d %%j %%H %%M %%G %%V); "
+                   "default flat")
+    g.add_argument("--min-free", type=min_free_arg, default=None, metavar="SIZE",
+                   help="stop cleanly (exit 5) when the output's file system has less free "
+                   "space, warn below twice it: 20M, 1G, 5%%; 0 = off (default: 1 GiB or "
+                   "5%% of the file system, whichever is smaller)")
+    g.add_argument("--schedule", type=schedule_arg, action="append", default=[],
+                   metavar="WINDOWS",
+                   help="acquire only within these windows: UTC '18:00-06:00' or "
+                   "sun-relative 'sunset+30m..sunrise-30m' (station latitude/longitude); "
+                   "comma-separated or repeated; outside them the controller rests in SLAVE")
+    g.add_argument("--dark", action="store_true",
+                   help="a dark measurement (laser blocked): data files go below dark/ in "
+                   "the output directory; journal and status say so")
+    g.add_argument("--status-interval", type=float, default=5.0, metavar="S",
+                   help="rewrite status.json at least every S seconds (default 5)")
+
+
+def with_profile(args: argparse.Namespace) -> argparse.Namespace:
+    """``args`` with the ``--options`` profile applied below the command line's flags."""
+    from licelpush.cli.optionsfile import profile_arguments
+
+    if not getattr(args, "options", None):
+        return args
+    parser = getattr(args, "acquire_parser", None) or acquire_parser()
+    given = list(getattr(args, "argv", []))
+    if args.command in given:
+        given = given[given.index(args.command) + 1:]
+    merged = parser.parse_args(profile_arguments(Path(args.options), parser, given) + given)
+    for key in ("run", "command", "acquire_parser", "argv"):
+        if hasattr(args, key):
+            setattr(merged, key, getattr(args, key))
+    return merged
 
 
 def output_directory(arg: str | None, working_directory: str, config_path: Path) -> Path:
@@ -259,13 +356,31 @@ def emulator_for(config: Any, args: argparse.Namespace) -> Iterator[tuple[str, i
                           "(the acquired data files are not affected)")
 
 
+def acquire_options(args: argparse.Namespace, host: str, port: int, output: Path) -> Any:
+    """The :class:`~licelpush.session.AcquireOptions` of the acquire flags."""
+    from licelpush.layout import Layout
+    from licelpush.session import AcquireOptions
+
+    return AcquireOptions(
+        host=host, port=port, acquisitions=args.acq, shots=args.shots,
+        acquis_per_file=args.acquis_per_file, output=output, retries=args.retries,
+        local_time=args.local_time, log_invalid=args.log, timeout=args.timeout,
+        probe_after=args.probe_after, stall_limit=args.stall_timeout,
+        backoff=args.backoff, backoff_max=args.backoff_max,
+        sync_interval=args.sync_interval, controller_timestamp=args.controller_timestamp,
+        apply_hv=args.apply_hv, hv_max_volts=args.hv_max, mode=args.mode,
+        layout=Layout(args.layout, args.dark))
+
+
 def run(args: argparse.Namespace) -> int:
     """Acquire; returns the exit status (errors are raised as LicelpushError)."""
-    from licelpush.acquisition import AcquireOptions, Acquisition
+    from licelpush.acquisition import Acquisition
     from licelpush.config import load_config
     from licelpush.readers import reader_limits
 
+    args = with_profile(args)
     config = load_config(args.config)
+    station = station_options(args, config)
     output = output_directory(args.output, config.global_info.working_directory, config.path)
     for limit in reader_limits(config, controller_timestamp=args.controller_timestamp):
         log.warning("public readers: %s (docs/READERS.md)", limit)
@@ -273,16 +388,9 @@ def run(args: argparse.Namespace) -> int:
     display = ProgressDisplay(sys.stderr, args.quiet)
 
     def acquire(host: str, port: int) -> int:
-        options = AcquireOptions(
-            host=host, port=port, acquisitions=args.acq, shots=args.shots,
-            acquis_per_file=args.acquis_per_file, output=output, retries=args.retries,
-            local_time=args.local_time, log_invalid=args.log, timeout=args.timeout,
-            probe_after=args.probe_after, stall_limit=args.stall_timeout,
-            backoff=args.backoff, backoff_max=args.backoff_max,
-            sync_interval=args.sync_interval, controller_timestamp=args.controller_timestamp,
-            apply_hv=args.apply_hv, hv_max_volts=args.hv_max, mode=args.mode,
-        )
-        acquisition = Acquisition(config, options, stop_requested=stop, progress=display)
+        options = acquire_options(args, host, port, output)
+        acquisition = Acquisition(config, options, stop_requested=stop, progress=display,
+                                  station=station)
         try:
             with stop_on_signals(stop):
                 summary = acquisition.run()
@@ -300,6 +408,30 @@ def run(args: argparse.Namespace) -> int:
         with emulator_for(config, args) as (host, port):
             return acquire(host, port)
     return acquire(args.ip, args.port)
+
+
+def station_options(args: argparse.Namespace, config: Any) -> Any:
+    """The station service's options from the flags (schedule at the station's position)."""
+    from licelpush.diskguard import DEFAULT_MIN_FREE
+    from licelpush.errors import LicelpushError
+    from licelpush.schedule import Schedule, parse_schedule
+    from licelpush.station import StationOptions
+
+    if not args.status_interval > 0:
+        raise LicelpushError(f"--status-interval {args.status_interval}: must be positive")
+    windows = parse_schedule(args.schedule)
+    info = config.global_info
+    if any(w.sun_relative for w in windows) and info.latitude == 0 and info.longitude == 0:
+        log.warning("%s: Latitude and Longitude are 0; sun-relative --schedule windows are "
+                    "computed for that place", config.path)
+    schedule = Schedule(windows, info.latitude, info.longitude) if windows else None
+    if schedule is not None:
+        state = schedule.state(datetime.now(timezone.utc))
+        if not state.inside and state.until is None:
+            raise LicelpushError(f"--schedule {', '.join(args.schedule)}: no window opens "
+                                 "within a year at this station")
+    return StationOptions(min_free=args.min_free or DEFAULT_MIN_FREE, schedule=schedule,
+                          status_interval=args.status_interval)
 
 
 def print_summary(summary: Any, out: TextIO | None = None) -> None:

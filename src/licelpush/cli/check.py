@@ -30,7 +30,28 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    f"unlisted recorders are {DEFAULT_HARDWARE}")
     p.add_argument("--big-endian-timestamp", action="store_true",
                    help="plan for an old ColdFireEthernet controller (big-endian timestamps)")
+    p.add_argument("--options", metavar="FILE",
+                   help="also validate an acquire option profile (TOML, see acquire --options) "
+                   "and plan with its shots")
     p.set_defaults(run=run)
+
+
+def check_profile(path: str, config: Any) -> int:
+    """Validate an acquire option profile against ``config``; returns its shots."""
+    from pathlib import Path
+
+    from licelpush.cli.acquire import acquire_options, acquire_parser, station_options
+    from licelpush.cli.optionsfile import profile_arguments
+    from licelpush.errors import LicelpushError
+
+    parser = acquire_parser()
+    profile = parser.parse_args(profile_arguments(Path(path), parser))
+    station_options(profile, config)
+    problems = acquire_options(profile, profile.ip, profile.port, Path(".")).problems(config)
+    if problems:
+        raise LicelpushError(f"--options {path}: " + "; ".join(problems))
+    sys.stdout.write(f"{path}: valid acquire options\n")
+    return int(profile.shots)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -42,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
     from licelpush.readers import reader_limits
 
     config = load_config(args.config)
+    if args.options:
+        args.shots = check_profile(args.options, config)
     try:
         spec = parse_recorder_spec(args.hardware)
     except ValueError as exc:

@@ -1,4 +1,10 @@
-"""Reading the Licel files named on a command line, for ``inspect`` and ``split``."""
+"""Reading the Licel files named on a command line, for ``inspect`` and ``split``.
+
+A directory stands for every Licel raw data file below it (names like
+``a2651312.345678``, in any sub-folder of an output layout, ``dark/``
+included), in the order of the times in their names; journals, quarantine
+and status files are skipped.
+"""
 
 from __future__ import annotations
 
@@ -20,6 +26,23 @@ class FileScan:
     command: str
     status: int = 0
 
+    def expand(self, names: Sequence[str]) -> Iterator[str]:
+        """The names, with each directory replaced by the Licel files below it
+        (:func:`licelpush.datafiles.find_licel_files`, ``dark/`` included)."""
+        from licelpush.datafiles import find_licel_files
+        from licelpush.errors import EXIT_USAGE
+
+        for name in names:
+            if not Path(name).is_dir():
+                yield name
+                continue
+            found = find_licel_files([name], skip_dark=False)
+            if not found:
+                print(f"licelpush {self.command}: {name}: no Licel raw data files in this "
+                      "directory", file=sys.stderr)
+                self.status = max(self.status, EXIT_USAGE)
+            yield from (str(p) for p in found)
+
     def files(self, names: Sequence[str]) -> Iterator[tuple[str, Path, bytes, list[Any], bool]]:
         """Yield (name, path, bytes, intact records, damaged) per readable file; the
         damage is reported after the file's records have been handled."""
@@ -27,7 +50,7 @@ class FileScan:
         from licelpush.licelfile import scan_records
         from licelpush.tailrepair import NotARegularFileError, map_file
 
-        for name in names:
+        for name in self.expand(names):
             path = Path(name)
             try:
                 buf = map_file(path)

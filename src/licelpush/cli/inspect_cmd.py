@@ -26,7 +26,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "A for analogue / PC for photon counting, bins). Exit status 4 if a file is damaged, "
         "2 if a file is missing.",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="Licel raw data file(s)")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="Licel raw data file(s) or directories (walked, sub-folders included)")
     p.set_defaults(run=run)
 
 

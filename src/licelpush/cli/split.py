@@ -36,7 +36,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "without -o, record 0 stays only in the input file (its first record, the one "
         "public readers read).",
     )
-    p.add_argument("files", nargs="+", metavar="FILE", help="Licel raw data file(s)")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="Licel raw data file(s) or directories (walked, sub-folders included)")
     p.add_argument(
         "-o", "--output-dir", metavar="DIR",
         help="directory for the one-record files (default: the directory of each input file)",
