@@ -17,7 +17,7 @@ PACKAGE = Path(licelpush.__file__).parent
 CORE = ("config", "hardware", "plan", "commands", "framing", "decode", "encode", "licelfile",
         "records", "recordtimes", "readers", "session", "limits", "notices", "errors",
         "wordlayout", "events", "physical", "channelkey", "sccmap", "rewrite", "hv",
-        "layout", "diskguard", "schedule", "status")
+        "layout", "diskguard", "schedule", "status", "workdir")
 """Modules that compute only; they take bytes, text and times and give back values."""
 IO_STDLIB = {"socket", "asyncio", "threading", "signal", "select", "selectors", "queue",
              "subprocess"}

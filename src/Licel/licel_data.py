@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from licelpush.config import RANGE_MILLIVOLTS, AcquisConfig, is_foreign_path
+from licelpush.config import RANGE_MILLIVOLTS, AcquisConfig
 from licelpush.decode import DecodedFrame, FrameDecoder
 from licelpush.errors import OutputError
 from licelpush.filewriter import MAX_LISTED_FILES, RecordWriter
@@ -44,6 +44,7 @@ from licelpush.invalidlog import append_entry, format_entry, head_hex
 from licelpush.physical import analogue_millivolts, count_rate_megahertz
 from licelpush.plan import SHOT_COUNTER_OFFSET, MPushPlan, make_plan, plan_from_datasets
 from licelpush.records import RecordBuilder
+from licelpush.workdir import WorkingDirectoryError, native_flavour, usable_working_directory
 
 from . import _pushbuffer
 from .licel_Config import Config
@@ -245,9 +246,10 @@ class DataParser:
             log.warning("the configuration sets no working_directory; writing data files "
                         "into the current directory %s", here)
             return RecordWriter(here, prefix, records_per_file=per_file, sync_interval=0.0)
-        if is_foreign_path(wanted):
-            log.warning("working_directory %r is a Windows path, not usable on this system; "
-                        "writing data files into the current directory %s", wanted, here)
+        try:
+            usable_working_directory(wanted, native_flavour())
+        except WorkingDirectoryError as exc:
+            log.warning("%s; writing data files into the current directory %s", exc, here)
             return RecordWriter(here, prefix, records_per_file=per_file, sync_interval=0.0)
         directory = (here / Path(wanted).expanduser()).resolve()
         try:

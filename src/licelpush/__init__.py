@@ -30,6 +30,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             statusfile ...... status.json, replaced atomically
             sdnotify ........ systemd notification socket
             layoutwriter .... data files into the folders of the layout
+            platform ........ every OS-specific call: POSIX and portable (Windows) forms
     core    session ......... the run's rules: events in, actions out
             plan ............ configuration + hardware -> MPUSH command, frame layout
             framing ......... push stream -> accepted frames and damaged spans
@@ -55,12 +56,13 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             diskguard ....... ``--min-free`` -> ok, warn, stop
             schedule ........ ``--schedule`` windows (sun times from astral)
             status .......... status.json keys, liveness, text for people
+            workdir ......... which ``working_directory`` is usable on which system
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``recordtimes``, ``licelfile``, ``config``, ``hardware``,
 ``commands``, ``readers``, ``limits``, ``notices``, ``errors``, ``events``,
 ``wordlayout``, ``physical``, ``channelkey``, ``sccmap``, ``rewrite``, ``hv``,
-``layout``, ``diskguard``, ``schedule``, ``status``.
+``layout``, ``diskguard``, ``schedule``, ``status``, ``workdir``.
 """
 
 __version__ = "0.1.0"

@@ -27,6 +27,7 @@ from licelpush.limits import (  # noqa: F401 - MEMORIES re-exported
     MEMORIES,
     MIN_LASER_RATE_HZ,
 )
+from licelpush.workdir import is_windows_path
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +39,11 @@ RANGE_MILLIVOLTS: tuple[int, ...] = (500, 100, 20)
 """Input range in mV by Acquis.ini ``Range`` 0, 1, 2."""
 
 
-_WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:|\\\\)|\\")
-"""A drive letter (also drive-relative, ``C:data``), a UNC path or any backslash."""
-
-
 def is_foreign_path(text: str) -> bool:
     """True for a Windows path in ``working_directory`` (``D:\\data``, ``C:data``,
-    ``\\\\server\\share``) when running on another system, where it cannot be used."""
-    return os.name != "nt" and _WINDOWS_PATH.search(text) is not None
+    ``\\\\server\\share``) when running on another system, where it cannot be used
+    (the rules: :mod:`licelpush.workdir`)."""
+    return os.name != "nt" and is_windows_path(text)
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,9 @@
 Guarantees (``docs/spec/LICEL_FILE_FORMAT.md``, "Several records in one file"):
 
 - each record reaches the OS as one complete ``writev`` of its header and
-  data buffers (no copy of the data; partial writes are continued); if
+  data buffers (no copy of the data; partial writes are continued), or where
+  there is no ``writev`` (Windows) as one ``write`` of the joined record
+  (:mod:`licelpush.platform`); if
   writing fails (disk full, I/O error) the file is truncated back to its size
   before the record, so no half record is ever left, and
   :class:`~licelpush.errors.OutputError` names the file and the OS reason;
@@ -36,7 +38,7 @@ import os
 import queue
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -51,6 +53,7 @@ from licelpush.licelfile import (
     replace_name,
 )
 from licelpush.limits import MAX_LISTED_FILES
+from licelpush.platform import CREATE_FLAGS, CURRENT, Calls
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +64,6 @@ MAX_PENDING_FILES = 128
 """Finished files awaiting their batched fsync before a batch is started early."""
 MAX_SYNC_BATCHES = 2
 """fsync batches queued for the background thread before the writer waits for the disk."""
-IOV_MAX = 1024
-"""Buffers one ``writev`` may take (POSIX minimum is 16; Linux has 1024)."""
 
 
 def _reason(exc: OSError) -> str:
@@ -82,6 +83,7 @@ class RecordWriter:
         records_per_file: int = 1,
         sync_interval: float = 1.0,
         controller_timestamp: bool = False,
+        calls: Calls | None = None,
     ) -> None:
         if records_per_file < 1:
             raise ValueError(f"records_per_file must be >= 1, got {records_per_file}")
@@ -107,7 +109,9 @@ class RecordWriter:
         """Descriptors awaiting the next fsync batch (finished files, or a duplicate
         of the current one); the batch closes them."""
         self._directory_dirty = False
-        self._syncer = _Syncer(self.directory)
+        self._calls = calls or CURRENT
+        """The system's calls (:mod:`licelpush.platform`); tests compare both forms."""
+        self._syncer = _Syncer(self.directory, self._calls)
         self._closed = False
         try:
             if self.directory.exists() and not self.directory.is_dir():
@@ -207,13 +211,12 @@ class RecordWriter:
     def _open_new_file(self, candidates: Iterator[str]) -> str:
         """Close the current file and create a new one with the first free candidate name."""
         self._close_file()
-        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
         wanted = ""
         for name in itertools.islice(candidates, MAX_NAME_ATTEMPTS):
             wanted = wanted or name
             path = self.directory / name
             try:
-                fd = os.open(path, flags, 0o644)
+                fd = os.open(path, CREATE_FLAGS, 0o644)
             except FileExistsError:
                 log.debug("%s exists, trying the next name", path)
                 continue
@@ -237,7 +240,7 @@ class RecordWriter:
         fd, path, before = self._fd, self._path, self._size
         total = sum(len(b) for b in buffers)
         try:
-            _write_all(fd, buffers, total)
+            self._calls.write_buffers(fd, buffers, total)
         except OSError as exc:
             written = getattr(exc, "licelpush_written", 0)
             self._undo(fd, path, before)
@@ -301,53 +304,12 @@ class RecordWriter:
             self._sync_all()
 
 
-def _write_all(fd: int, buffers: Sequence[bytes | memoryview], total: int) -> int:
-    """One ``writev`` of all buffers (continued after a partial write); returns ``total``.
-
-    An ``OSError`` carries the bytes written before it as ``licelpush_written``.
-    """
-    views = [memoryview(b).cast("B") for b in buffers]
-    if len(views) > IOV_MAX:
-        views = [memoryview(b"".join(views))]
-    written = 0
-    try:
-        while written < total:
-            n = os.writev(fd, views)
-            if n <= 0:
-                raise OSError(errno.EIO, "write returned 0 bytes")
-            written += n
-            while n and views:  # drop what was written, keep the rest
-                if n >= len(views[0]):
-                    n -= len(views[0])
-                    views.pop(0)
-                else:
-                    views[0] = views[0][n:]
-                    n = 0
-    except OSError as exc:
-        exc.licelpush_written = written  # type: ignore[attr-defined]
-        raise
-    return written
-
-
-def _sync_directory(directory: Path) -> None:
-    try:
-        dfd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError as exc:
-        log.warning("%s: cannot open directory to fsync it: %s", directory, _reason(exc))
-        return
-    try:
-        os.fsync(dfd)
-    except OSError as exc:
-        log.warning("%s: directory fsync failed: %s", directory, _reason(exc))
-    finally:
-        os.close(dfd)
-
-
 class _Syncer:
     """The background thread that fsyncs batches of descriptors (and closes them)."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, calls: Calls) -> None:
         self._directory = directory
+        self._calls = calls
         self._queue: queue.Queue[tuple[list[tuple[int, Path]], bool] | None] = queue.Queue(
             maxsize=MAX_SYNC_BATCHES)
         self._error: OutputError | None = None
@@ -396,6 +358,6 @@ class _Syncer:
                     finally:
                         os.close(fd)
                 if directory:
-                    _sync_directory(self._directory)
+                    self._calls.sync_directory(self._directory)
             finally:
                 self._queue.task_done()

@@ -40,6 +40,7 @@ from typing import Any
 
 from licelpush.errors import DamagedFileError, OutputError
 from licelpush.events import Event
+from licelpush.platform import CREATE_FLAGS
 
 log = logging.getLogger(__name__)
 
@@ -87,10 +88,8 @@ class AppendFile:
         self.sync_interval = sync_interval
         self._unsynced_since: float | None = None
         self.size = 0
-        flags = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-                 | getattr(os, "O_BINARY", 0))
         try:
-            self._fd: int | None = os.open(path, flags, 0o644)
+            self._fd: int | None = os.open(path, CREATE_FLAGS, 0o644)
         except OSError as exc:
             raise OutputError(f"{path}: cannot create file: {_reason(exc)}") from exc
 

@@ -16,6 +16,8 @@ import socket
 import time
 from collections.abc import Callable, Mapping
 
+from licelpush.platform import has_unix_sockets, unix_datagram_socket
+
 log = logging.getLogger(__name__)
 
 
@@ -31,7 +33,7 @@ class Notifier:
         self._last_ping: float | None = None
         self._socket: socket.socket | None = None
         self._broken = False
-        if self.address and not hasattr(socket, "AF_UNIX"):
+        if self.address and not has_unix_sockets():
             log.warning("NOTIFY_SOCKET is set but this system has no Unix sockets; "
                         "not notifying the service manager")
             self.address = None
@@ -62,8 +64,7 @@ class Notifier:
         target = "\0" + self.address[1:] if self.address.startswith("@") else self.address
         try:
             if self._socket is None:
-                self._socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-                self._socket.setblocking(False)  # never stall the run on the manager
+                self._socket = unix_datagram_socket()  # non-blocking: never stall the run
             self._socket.sendto("\n".join(lines).encode("utf-8"), target)
         except BlockingIOError:
             log.debug("service manager busy; %s dropped", lines[0])

@@ -11,7 +11,7 @@ wants the run to stop or rest. It
   ``STATUS=`` with a one-line summary, ``WATCHDOG=1`` only while the run is
   healthy (frames flowing, reconnecting within ``--retries``, waiting for a
   window), ``STOPPING=1``;
-- probes the free space (:mod:`licelpush.diskguard`, :func:`shutil.disk_usage`)
+- probes the free space (:mod:`licelpush.diskguard`, :mod:`licelpush.platform`)
   at most every :data:`DISK_CHECK_INTERVAL_S` seconds;
 - keeps the state of the ``--schedule`` (:mod:`licelpush.schedule`).
 
@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from typing import Any
 
 from licelpush.diskguard import DEFAULT_MIN_FREE, DiskGuard, DiskReading, DiskState, MinFree
 from licelpush.journal import utc_now_text
+from licelpush.platform import CURRENT
 from licelpush.schedule import Schedule, ScheduleState
 from licelpush.sdnotify import Notifier
 from licelpush.session import (
@@ -58,8 +58,7 @@ DISK_CHECK_INTERVAL_S = 0.5
 def disk_usage_probe(directory: Path) -> Callable[[], tuple[int, int]]:
     """(total, free) bytes of the file system holding ``directory`` (portable)."""
     def probe() -> tuple[int, int]:
-        usage = shutil.disk_usage(directory)
-        return usage.total, usage.free
+        return CURRENT.disk_usage(directory)
     return probe
 
 
@@ -73,7 +72,7 @@ class StationOptions:
     notifier: Notifier | None = None
     """None: from the environment (``NOTIFY_SOCKET``)."""
     disk_probe: Callable[[], tuple[int, int]] | None = None
-    """None: :func:`shutil.disk_usage` of the output directory."""
+    """None: the free space of the output directory (:mod:`licelpush.platform`)."""
     wall_clock: Callable[[], datetime] = field(
         default=lambda: datetime.now(timezone.utc))
     """The UTC clock of record times and of the schedule."""

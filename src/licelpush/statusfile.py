@@ -2,7 +2,7 @@
 
 The file is replaced atomically: the new content goes into a temporary file
 in the same directory, which then replaces ``status.json`` with
-:func:`os.replace` (atomic on POSIX and Windows), so a reader never sees a
+:func:`licelpush.platform.replace_file` (atomic on POSIX and Windows), so a reader never sees a
 half-written status.
 """
 
@@ -18,6 +18,7 @@ from typing import Any
 
 from licelpush.errors import LicelpushError
 from licelpush.journal import utc_now_text
+from licelpush.platform import replace_file
 from licelpush.status import STATUS_FILE, STATUS_INTERVAL_S
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ class StatusFile:
         tmp = self.path.with_name(f".{STATUS_FILE}.{os.getpid()}.tmp")
         try:
             tmp.write_text(json.dumps(data, indent=1, sort_keys=True) + "\n", encoding="utf-8")
-            os.replace(tmp, self.path)
+            replace_file(tmp, self.path)
         except OSError as exc:
             if not self._failed:
                 log.warning("%s: cannot write the status: %s", self.path, exc.strerror or exc)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import signal
 import sys
 import threading
 import time
@@ -233,26 +232,28 @@ def with_profile(args: argparse.Namespace) -> argparse.Namespace:
     return merged
 
 
-def output_directory(arg: str | None, working_directory: str, config_path: Path) -> Path:
+def output_directory(arg: str | None, working_directory: str, config_path: Path,
+                     flavour: str | None = None) -> Path:
     """--output, else the configuration's working_directory (else the current directory).
 
-    A Windows path (``D:\\Licel\\data``) cannot be used on other systems: that is a
-    usage error asking for --output.
+    The rules of :mod:`licelpush.workdir` for a ``flavour`` of system (default: this
+    one): on Windows ``D:\\Licel\\data`` and UNC shares are used as written; a
+    drive-relative path, or a Windows path on another system, is a usage error.
     """
     from licelpush.cli.paths import check_output_path
-    from licelpush.config import is_foreign_path
     from licelpush.errors import LicelpushError
+    from licelpush.workdir import WorkingDirectoryError, native_flavour, usable_working_directory
 
     if arg:
         return check_output_path("--output", Path(arg))
-    if not working_directory:
+    try:
+        usable = usable_working_directory(working_directory, flavour or native_flavour())
+    except WorkingDirectoryError as exc:
+        raise LicelpushError(f"{config_path} [global_info] {exc}; give the output "
+                             "directory with --output DIR") from None
+    if not usable:
         return Path(".")
-    if is_foreign_path(working_directory):
-        raise LicelpushError(
-            f"{config_path} [global_info] working_directory = {working_directory!r} is a "
-            "Windows path; give the output directory with --output DIR")
-    return check_output_path(f"{config_path} [global_info] working_directory",
-                             Path(working_directory))
+    return check_output_path(f"{config_path} [global_info] working_directory", Path(usable))
 
 
 class ProgressDisplay:
@@ -310,25 +311,26 @@ def _size(n: int) -> str:
 
 @contextmanager
 def stop_on_signals(stop: threading.Event) -> Iterator[None]:
-    """SIGINT/SIGTERM set ``stop`` (a clean stop); a second Ctrl-C interrupts at once."""
+    """SIGINT, SIGTERM and (Windows) SIGBREAK set ``stop`` (a clean stop); a second
+    Ctrl-C or Ctrl-Break interrupts at once (:data:`licelpush.platform.STOP_SIGNALS`)."""
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
+    from licelpush.platform import INTERRUPT_SIGNALS, install_signal_handlers, signal_name
+
     def handler(signum: int, frame: Any) -> None:
-        if stop.is_set() and signum == signal.SIGINT:
+        if stop.is_set() and signum in INTERRUPT_SIGNALS:
             raise KeyboardInterrupt
-        name = signal.Signals(signum).name
         log.warning("%s received: stopping after SLAVE and closing the files "
-                    "(Ctrl-C again to interrupt at once)", name)
+                    "(Ctrl-C again to interrupt at once)", signal_name(signum))
         stop.set()
 
-    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGINT, signal.SIGTERM)}
+    restore = install_signal_handlers(handler)
     try:
         yield
     finally:
-        for sig, old in previous.items():
-            signal.signal(sig, old)
+        restore()
 
 
 @contextmanager

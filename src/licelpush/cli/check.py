@@ -54,6 +54,19 @@ def check_profile(path: str, config: Any) -> int:
     return int(profile.shots)
 
 
+def check_working_directory(config: Any, flavour: str | None = None) -> None:
+    """A drive-relative ``working_directory`` (``D:data``) is an error on every system
+    (:mod:`licelpush.workdir`; ``flavour`` defaults to this system's)."""
+    from licelpush.errors import ConfigError
+    from licelpush.workdir import drive_relative_problem, native_flavour
+
+    text = config.global_info.working_directory
+    problem = drive_relative_problem(text, flavour or native_flavour()) if text else None
+    if problem:
+        raise ConfigError([f"{config.path} [global_info] working_directory = {text!r} "
+                           f"{problem}"])
+
+
 def run(args: argparse.Namespace) -> int:
     """Validate, plan and print."""
     from licelpush.config import load_config
@@ -63,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     from licelpush.readers import reader_limits
 
     config = load_config(args.config)
+    check_working_directory(config)
     if args.options:
         args.shots = check_profile(args.options, config)
     try:

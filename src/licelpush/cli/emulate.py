@@ -214,11 +214,11 @@ def run(args: argparse.Namespace) -> int:
 async def _serve(options: Any, duration: float | None) -> int:
     import asyncio
     import contextlib
-    import signal
     import sys
 
     from licelpush.emulator.server import EmulatorServer
     from licelpush.errors import LicelpushError, OutputError
+    from licelpush.platform import add_loop_stop_handlers
 
     server = EmulatorServer(options)
     try:
@@ -238,19 +238,13 @@ async def _serve(options: Any, duration: float | None) -> int:
           f"{f', clock x{options.speed:g}' if options.speed != 1 else ''}"
           f"{', max speed' if options.max_speed else ''}", flush=True)
     stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    signals = (signal.SIGINT, signal.SIGTERM)
-    for sig in signals:
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop.set)
+    remove_handlers = add_loop_stop_handlers(asyncio.get_running_loop(), stop.set)
     try:
         with contextlib.suppress(asyncio.TimeoutError):
             await asyncio.wait_for(stop.wait(), duration)
     finally:
         await server.stop()
-        for sig in signals:
-            with contextlib.suppress(NotImplementedError, RuntimeError):
-                loop.remove_signal_handler(sig)
+        remove_handlers()
     sys.stdout.write(f"emulator stopped: {server.frames_sent} frame(s) sent\n")
     sys.stdout.flush()
     if server.ledger.error:
