@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from factories import config, recorder
+from oscalls import patch_record_write, real_write_buffers
 from test_client import FakeController, closed_port
 
 from licelpush.acquisition import (
@@ -389,7 +390,6 @@ def test_output_not_writable_sends_nothing(tmp_path):
 
 def test_disk_full_keeps_what_was_saved_and_stops_cleanly(tmp_path, monkeypatch):
     frames, profiles = make_frames(5)
-    real_writev = os.writev
     count = {"data": 0}
 
     def writev(fd, buffers):
@@ -398,9 +398,9 @@ def test_disk_full_keeps_what_was_saved_and_stops_cleanly(tmp_path, monkeypatch)
             count["data"] += 1
             if count["data"] > 2:
                 raise OSError(errno.ENOSPC, "No space left on device")
-        return real_writev(fd, buffers)
+        return real_write_buffers(fd, buffers)
 
-    monkeypatch.setattr(os, "writev", writev)
+    patch_record_write(monkeypatch, writev)
     with FakeController(recorders={0: HW}, push=lambda n: [b"".join(frames), ("hold",)]) as f:
         acq = Acquisition(CFG, options(f, tmp_path))
         with pytest.raises(OutputError) as info:

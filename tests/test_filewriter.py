@@ -11,7 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from licel_samples import analogue, make_record, photon
+from oscalls import patch_record_write, real_write_buffers
 
+from licelpush import platform
 from licelpush.errors import OutputError
 from licelpush.filewriter import RecordWriter
 from licelpush.licelfile import Record, encode_record, file_name, read_records
@@ -119,8 +121,8 @@ def test_bad_prefix_is_rejected(tmp_path: Path) -> None:
 
 
 def failing_write(fail_after: int, err: int, chunk: int = 1000):
-    """os.writev replacement: short writes of ``chunk`` bytes, then OSError(err) once
-    ``fail_after`` bytes of the current call series are written."""
+    """Record-write replacement (:mod:`oscalls`): short writes of ``chunk`` bytes, then
+    OSError(err) once ``fail_after`` bytes of the current call series are written."""
     real_write = os.write
     state = {"written": 0}
 
@@ -140,7 +142,7 @@ def test_disk_full_truncates_the_partial_record_when_appending(tmp_path: Path,
     writer = RecordWriter(tmp_path, "b", records_per_file=5)
     path, _ = writer.write(record_at(START))
     size = path.stat().st_size
-    monkeypatch.setattr(os, "writev", failing_write(500, errno.ENOSPC, chunk=120))
+    patch_record_write(monkeypatch, failing_write(500, errno.ENOSPC, chunk=120))
     with pytest.raises(OutputError) as info:
         writer.write(record_at(START + timedelta(seconds=1), seed=1))
     message = info.value.message
@@ -157,7 +159,7 @@ def test_disk_full_truncates_the_partial_record_when_appending(tmp_path: Path,
 
 def test_write_failure_in_a_new_file_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
     writer = RecordWriter(tmp_path, "b")
-    monkeypatch.setattr(os, "writev", failing_write(100, errno.EIO, chunk=30))
+    patch_record_write(monkeypatch, failing_write(100, errno.EIO, chunk=30))
     with pytest.raises(OutputError, match="Input/output error"):
         writer.write(record_at(START))
     assert list(tmp_path.iterdir()) == []
@@ -171,13 +173,12 @@ def test_write_failure_in_a_new_file_leaves_no_file(tmp_path: Path, monkeypatch)
 
 def test_each_record_is_one_complete_write(tmp_path: Path, monkeypatch) -> None:
     calls: list[int] = []
-    real_writev = os.writev
 
     def spy(fd: int, buffers) -> int:
         calls.append(sum(len(memoryview(b).cast("B")) for b in buffers))
-        return real_writev(fd, buffers)
+        return real_write_buffers(fd, buffers)
 
-    monkeypatch.setattr(os, "writev", spy)
+    patch_record_write(monkeypatch, spy)
     rec = record_at(START, bins=16380)
     with RecordWriter(tmp_path, "b", records_per_file=2) as writer:
         writer.write(rec)
@@ -185,18 +186,20 @@ def test_each_record_is_one_complete_write(tmp_path: Path, monkeypatch) -> None:
     assert calls == [len(encode_record(rec))] * 2
 
 
-def test_short_writev_is_continued_with_the_rest(tmp_path: Path, monkeypatch) -> None:
-    real_writev = os.writev
-
+def test_short_writes_are_continued_with_the_rest(tmp_path: Path, monkeypatch) -> None:
     def short(fd: int, buffers) -> int:  # at most 1000 bytes per call, like a slow pipe
         data = b"".join(bytes(memoryview(b).cast("B")) for b in buffers)[:1000]
-        return real_writev(fd, [data])
+        return real_write_buffers(fd, [data])
 
-    monkeypatch.setattr(os, "writev", short)
+    patch_record_write(monkeypatch, short)
     rec = record_at(START, bins=3000)
     with RecordWriter(tmp_path, "b") as writer:
         path, _ = writer.write(rec)
     assert path.read_bytes() == encode_record(replace_record_name(rec, path.name))
+
+
+DIRECTORY_SYNC = int(isinstance(platform.CURRENT, platform.PosixCalls))
+"""1 where a directory is fsync'ed for its new entries (POSIX), 0 in portable mode."""
 
 
 def test_sync_policy(tmp_path: Path, monkeypatch) -> None:
@@ -210,14 +213,14 @@ def test_sync_policy(tmp_path: Path, monkeypatch) -> None:
     assert writer.sync_if_due(now=101.0) is False
     assert writer.sync_if_due(now=102.0) is True
     writer.wait_synced()
-    assert len(synced) == 2  # the file and the directory entry of the new file
+    assert len(synced) == 1 + DIRECTORY_SYNC  # the file and the directory entry of the new file
     assert writer.sync_if_due(now=110.0) is False  # nothing new written
     writer.write(record_at(START + timedelta(seconds=1)))
     assert writer.sync_if_due(now=101.9) is False
     writer.close()  # close syncs the unsynced record
-    assert len(synced) == 3
+    assert len(synced) == 2 + DIRECTORY_SYNC
     writer.close()
-    assert len(synced) == 3
+    assert len(synced) == 2 + DIRECTORY_SYNC
 
 
 def test_finished_files_are_synced_in_one_batch(tmp_path: Path, monkeypatch) -> None:
@@ -230,7 +233,7 @@ def test_finished_files_are_synced_in_one_batch(tmp_path: Path, monkeypatch) -> 
         assert synced == []  # one-record files do not cost an fsync each
         assert len(writer.files) == 3
         assert all(len(read_records(f)) == 1 for f in writer.files)  # complete, readable
-    assert len(synced) == 4  # three files and the directory, once
+    assert len(synced) == 3 + DIRECTORY_SYNC  # three files and the directory, once
 
 
 def test_too_many_finished_files_force_a_sync(tmp_path: Path, monkeypatch) -> None:
@@ -244,7 +247,7 @@ def test_too_many_finished_files_force_a_sync(tmp_path: Path, monkeypatch) -> No
         assert synced == []
         writer.write(record_at(START + timedelta(seconds=2)))  # second file finished
         writer.wait_synced()
-        assert len(synced) == 3  # the two finished files and the directory
+        assert len(synced) == 2 + DIRECTORY_SYNC  # the two finished files and the directory
 
 
 def test_closed_writer_refuses(tmp_path: Path) -> None:
