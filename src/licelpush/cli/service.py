@@ -1,4 +1,4 @@
-"""``licelpush service unit [ACQUIRE FLAGS...]``: a systemd unit file for a station.
+"""``licelpush service unit|task [ACQUIRE FLAGS...]``: a systemd unit or a Windows task.
 
 The unit runs ``licelpush acquire`` with the given flags as a ``Type=notify``
 service (``acquire`` speaks sd_notify: :mod:`licelpush.sdnotify`), restarted
@@ -6,7 +6,8 @@ always, watched by the systemd watchdog, as a dedicated user, stopped with
 SIGTERM (``acquire`` then sets the controller to SLAVE and closes its files).
 Without ``--acq`` (on the command line or in the ``--options`` profile) the
 unit acquires until stopped (``--acq -1``); without ``--retries`` it waits
-for the controller forever (``--retries -1``).
+for the controller forever (``--retries -1``). ``service task`` writes the same
+run as a Windows Task Scheduler task (:mod:`licelpush.cli.schtask`).
 """
 
 from __future__ import annotations
@@ -23,11 +24,12 @@ UNIT_FLAGS = {"--user": 1, "--watchdog-sec": 1, "--timeout-stop-sec": 1,
 
 
 def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
-    """Add the ``service`` subcommand (``service unit``)."""
+    """Add the ``service`` subcommand (``service unit``, ``service task``)."""
     from licelpush.cli.acquire import acquire_arguments
+    from licelpush.cli.schtask import task_arguments
 
     p = subparsers.add_parser(
-        "service", help="run licelpush as a station service (systemd unit file)",
+        "service", help="run licelpush as a station service (systemd unit, Windows task)",
         description="Tools for running an acquisition as a system service.")
     sub = p.add_subparsers(dest="service_command", metavar="ACTION")
     unit = sub.add_parser(
@@ -53,15 +55,30 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                      help="the unit's Description")
     acquire_arguments(unit)
     unit.set_defaults(run=run)
+    task = sub.add_parser(
+        "task", parents=[common],
+        help="print a Windows Task Scheduler task running 'licelpush acquire' with the "
+        "given flags",
+        description="Print (or write with --xml, in the UTF-16 schtasks reads) a Task "
+        "Scheduler task that starts 'licelpush acquire' with every other flag given here at "
+        "boot, whether a user is logged on or not, without a time limit, restarted after a "
+        "failure. Without --acq the task acquires until stopped (--acq -1), without "
+        "--retries it waits for the controller forever (--retries -1). Register it with "
+        "'schtasks /Create /TN licelpush /XML FILE' (README 'Running a station on Windows').")
+    task_arguments(task)
+    acquire_arguments(task)
+    task.set_defaults(run=run_task)
     p.set_defaults(run=lambda args: (p.print_help(), 2)[1], verbose=0, quiet=False,
                    log_file=None)
 
 
-def acquire_tokens(argv: Sequence[str]) -> list[str]:
-    """The flags after ``service unit`` without the unit's own flags."""
+def acquire_tokens(argv: Sequence[str], action: str = "unit",
+                   own: dict[str, int] | None = None) -> list[str]:
+    """The flags after ``service ACTION`` without the action's own flags (``own``)."""
+    own = UNIT_FLAGS if own is None else own
     tokens = list(argv)
-    if "unit" in tokens:
-        tokens = tokens[tokens.index("unit") + 1:]
+    if action in tokens:
+        tokens = tokens[tokens.index(action) + 1:]
     out: list[str] = []
     skip = 0
     for token in tokens:
@@ -69,8 +86,8 @@ def acquire_tokens(argv: Sequence[str]) -> list[str]:
             skip -= 1
             continue
         name = token.split("=", 1)[0]
-        if name in UNIT_FLAGS:
-            skip = UNIT_FLAGS[name] if "=" not in token else 0
+        if name in own:
+            skip = own[name] if "=" not in token else 0
             continue
         out.append(token)
     return out
@@ -84,8 +101,8 @@ def quote(word: str) -> str:
     return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def unit_text(args: argparse.Namespace, flags: Sequence[str]) -> str:
-    """The unit file."""
+def with_service_defaults(args: argparse.Namespace, flags: Sequence[str]) -> list[str]:
+    """``flags`` plus ``--acq -1`` and ``--retries -1`` unless given (here or in the profile)."""
     flags = list(flags)
     given = {f.split("=", 1)[0] for f in flags}
     if getattr(args, "options", None):  # what the profile sets counts as given
@@ -98,6 +115,12 @@ def unit_text(args: argparse.Namespace, flags: Sequence[str]) -> str:
         flags += ["--acq", "-1"]
     if "--retries" not in given:
         flags += ["--retries", "-1"]
+    return flags
+
+
+def unit_text(args: argparse.Namespace, flags: Sequence[str]) -> str:
+    """The unit file."""
+    flags = with_service_defaults(args, flags)
     executable = args.executable or f"{quote(sys.executable)} -m licelpush"
     workdir = os.path.abspath(args.working_directory or os.getcwd())
     command = " ".join([executable, "acquire", *(quote(f) for f in flags)])
@@ -130,3 +153,11 @@ def run(args: argparse.Namespace) -> int:
     """Print the unit file."""
     sys.stdout.write(unit_text(args, acquire_tokens(getattr(args, "argv", []))))
     return 0
+
+
+def run_task(args: argparse.Namespace) -> int:
+    """Print or write the Task Scheduler task."""
+    from licelpush.cli.schtask import TASK_FLAGS, write_task
+
+    flags = acquire_tokens(getattr(args, "argv", []), "task", TASK_FLAGS)
+    return write_task(args, with_service_defaults(args, flags), sys.stdout)
