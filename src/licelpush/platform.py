@@ -38,20 +38,32 @@ PORTABLE_ENV = "LICELPUSH_PORTABLE"
 """Environment variable: ``1`` selects :class:`PortableCalls` even where POSIX calls exist."""
 IOV_MAX = 1024
 """Buffers one ``writev`` may take (POSIX minimum is 16; Linux has 1024)."""
-CREATE_FLAGS = (os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-                | getattr(os, "O_BINARY", 0) | getattr(os, "O_NOINHERIT", 0))
-"""``os.open`` flags of a new file that no other file may have: exclusive, not
-inherited by child processes, and binary (Windows translates newlines otherwise)."""
+
 REPLACE_ATTEMPTS = 20
 """Tries of :func:`replace_file` while a reader holds the target open (Windows)."""
 REPLACE_PAUSE_S = 0.05
-STOP_SIGNALS: tuple[int, ...] = tuple(
-    getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGBREAK") if hasattr(signal, name))
-"""Signals that stop a run cleanly: Ctrl-C, the service manager's stop, and Ctrl-Break
-(``SIGBREAK``, Windows consoles only)."""
 INTERRUPT_SIGNALS: tuple[int, ...] = tuple(
     getattr(signal, name) for name in ("SIGINT", "SIGBREAK") if hasattr(signal, name))
 """Keyboard signals: given again during a clean stop, they interrupt at once."""
+
+
+def create_flags(system: Any = os) -> int:
+    """``os.open`` flags of a new file that no other file may have: exclusive, not
+    inherited by child processes, and binary (Windows translates newlines otherwise)."""
+    return (system.O_WRONLY | system.O_CREAT | system.O_EXCL | getattr(system, "O_CLOEXEC", 0)
+            | getattr(system, "O_BINARY", 0) | getattr(system, "O_NOINHERIT", 0))
+
+
+def stop_signals(module: Any = signal) -> tuple[int, ...]:
+    """Ctrl-C, the service manager's stop and Ctrl-Break (``SIGBREAK``, Windows only)."""
+    names = ("SIGINT", "SIGTERM", "SIGBREAK")
+    return tuple(getattr(module, name) for name in names if hasattr(module, name))
+
+
+CREATE_FLAGS = create_flags()
+"""The flags of :func:`create_flags` on this system."""
+STOP_SIGNALS = stop_signals()
+"""Signals that stop a run cleanly on this system (:func:`stop_signals`)."""
 
 
 def _written(exc: OSError, written: int) -> OSError:
