@@ -8,14 +8,11 @@ from factories import config, recorder
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from licelpush.decode import (
-    TABLE_DECODE_MAX_VALUES,
-    FrameDecoder,
-    analogue_millivolts,
-    pc_megahertz,
-)
+from licelpush.decode import TABLE_DECODE_MAX_VALUES, FrameDecoder
 from licelpush.encode import FrameEncoder, analogue_limit, pc_limit
 from licelpush.hardware import RecorderHardware
+from licelpush.physical import analogue_millivolts
+from licelpush.physical import count_rate_megahertz as pc_megahertz
 from licelpush.plan import make_plan
 
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from licelpush.commands import command
-from licelpush.decode import FrameDecoder, analogue_millivolts
+from licelpush.decode import FrameDecoder
 from licelpush.emulator.assumptions import DEFAULT_HARDWARE, NOT_INSTALLED_STATUS
 from licelpush.emulator.faults import FaultSchedule, FaultSpec, parse_fault
 from licelpush.emulator.model import (
@@ -32,6 +32,7 @@ from licelpush.emulator.signals import (
 )
 from licelpush.encode import FrameEncoder, analogue_limit, pc_limit
 from licelpush.hardware import RecorderHardware, parse_trtype
+from licelpush.physical import analogue_millivolts
 from licelpush.plan import plan_from_datasets
 
 HW16 = RecorderHardware()

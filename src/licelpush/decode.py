@@ -1,7 +1,8 @@
 """Decoding pushed frames into 32-bit accumulated profiles (vectorised numpy).
 
 Spec: PROTOCOL.md §3.2 (frame layout), §3.3 (validity: shot words), §4
-(raw words -> counts, clip flags, physical units). A :class:`FrameDecoder` is
+(raw words -> counts, clip flags); physical units are in
+:mod:`licelpush.physical`. A :class:`FrameDecoder` is
 built once per :class:`~licelpush.plan.MPushPlan` and precomputes every index,
 so checking and decoding a frame is a handful of numpy operations per channel
 on a zero-copy ``'<u2'`` view of the frame.
@@ -224,14 +225,3 @@ def _decode_pc(_adc_bits: int, words: np.ndarray,
     value = words[slices[0]].astype(U32)
     value &= 0x7FFF  # bit 15 is a flag, not data
     return value, 0
-
-
-def analogue_millivolts(values: np.ndarray, shots: int, range_mv: float,
-                        adc_bits: int) -> np.ndarray:
-    """Mean signal in mV: value / shots × range / 2**ADC bits (§4)."""
-    return values / max(shots, 1) * range_mv / float(1 << adc_bits)
-
-
-def pc_megahertz(values: np.ndarray, shots: int, bin_width_m: float) -> np.ndarray:
-    """Mean count rate in MHz: value / shots × 150 / bin width m (§4)."""
-    return values / max(shots, 1) * 150.0 / bin_width_m
