@@ -278,3 +278,38 @@ def _matches(ds: DatasetHeader, index: int, selector: str) -> bool:
     wavelength, _, pol = base.partition(".")
     return (wavelength == str(ds.wavelength_nm)
             and (not pol or pol.lower() == ds.polarisation.lower()))
+
+
+def describe_profile(profile: Profile) -> str:
+    """One line: label, device id, laser, shots, bin width, bin shift, unit, background."""
+    ds = profile.dataset
+    text = (f"channel {profile.index}: {profile.label} ({ds.device_id}), laser {ds.laser}, "
+            f"{ds.shots} shots, bin width {ds.bin_width_m:g} m, "
+            f"bin shift {profile.bin_shift:g} bins, unit {profile.unit}")
+    if profile.background is not None:
+        text += f", background {profile.background:.6g} subtracted"
+    return text
+
+
+def _finite_list(values: np.ndarray) -> list[float | None]:
+    """Values as a JSON-ready list (NaN and infinities become None)."""
+    return [v if np.isfinite(v) else None for v in values.tolist()]
+
+
+def profile_fields(profile: Profile, *, arrays: bool = False) -> dict:
+    """The profile as JSON-ready fields; with ``arrays`` also ``range_m``, ``values``
+    and ``clipped_bins`` (indices)."""
+    ds = profile.dataset
+    fields: dict = {
+        "index": profile.index, "label": profile.label, "device_id": ds.device_id,
+        "recorder": profile.recorder, "wavelength_nm": ds.wavelength_nm,
+        "polarisation": ds.polarisation, "analogue": ds.analogue, "laser": ds.laser,
+        "shots": ds.shots, "bins": ds.bins, "bin_width_m": ds.bin_width_m,
+        "bin_shift": profile.bin_shift, "unit": profile.unit,
+        "background": profile.background, "range_corrected": profile.range_corrected,
+    }
+    if arrays:
+        fields["range_m"] = profile.range_m.tolist()
+        fields["values"] = _finite_list(profile.signal)
+        fields["clipped_bins"] = np.flatnonzero(profile.clipped).tolist()
+    return fields

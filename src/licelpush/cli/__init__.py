@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "split",
     "emulate",
     "acquire",
+    "profile_cmd",
 )
 
 log = logging.getLogger("licelpush")
