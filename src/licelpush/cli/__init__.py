@@ -25,6 +25,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "emulate",
     "acquire",
     "profile_cmd",
+    "quicklook_cmd",
 )
 
 log = logging.getLogger("licelpush")

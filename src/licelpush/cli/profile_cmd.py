@@ -39,7 +39,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    help="channel(s) to print (repeatable; default all)")
     p.add_argument("--background", default="none", metavar="SPEC",
                    help="subtract a background: far:START-STOP (km, mean of that window), "
-                   "pretrigger:N (mean of the first N bins) or none (default)")
+                   "pretrigger:N (mean of the first N bins), tail:N (mean of the last N bins) "
+                   "or none (default)")
     p.add_argument("--range-corrected", action="store_true",
                    help="multiply by the range in km squared (units mV km², MHz km²)")
     p.add_argument("--max-range", type=float, metavar="KM",
@@ -68,9 +69,9 @@ def run(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise LicelpushError(f"{args.file}: {exc}") from None
     profiles = record_profiles(record, channels=indices, background=background,
-                               range_corrected=args.range_corrected)
-    if args.max_range is not None:
-        profiles = [_up_to(p, args.max_range * 1000.0) for p in profiles]
+                               range_corrected=args.range_corrected,
+                               max_range_m=None if args.max_range is None
+                               else args.max_range * 1000.0)
     if args.json:
         _print_json(args.file, args.record, record, profiles)
     elif args.csv:
@@ -99,14 +100,6 @@ def _record(name: str, index: int) -> tuple[Any, bool]:
     if error is not None:
         raise error
     raise LicelpushError(f"{name}: no record {index} (the file has {len(records)})")
-
-
-def _up_to(profile: Any, max_range_m: float) -> Any:
-    from dataclasses import replace
-
-    keep = profile.range_m <= max_range_m
-    return replace(profile, range_m=profile.range_m[keep], signal=profile.signal[keep],
-                   clipped=profile.clipped[keep])
 
 
 def _number(value: float) -> str:
