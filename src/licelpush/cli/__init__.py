@@ -26,6 +26,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "acquire",
     "profile_cmd",
     "quicklook_cmd",
+    "monitor_cmd",
 )
 
 log = logging.getLogger("licelpush")
