@@ -1,7 +1,8 @@
 """``python -m benchmarks``: run the benchmarks, print a table, write JSON (issue 6).
 
 Run from the repository root. ``--only`` picks one benchmark (pipeline,
-end_to_end, steady_state, idle), ``--configs`` the configurations of the
+end_to_end, steady_state, idle, and the ones not run by default: quicklook_day,
+monitor_cpu), ``--configs`` the configurations of the
 pipeline and end-to-end benchmarks, ``--frames`` the frame count of those two,
 ``--quick`` tiny sizes and short measurements (used by the smoke test).
 """
@@ -18,9 +19,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import configs, end_to_end, idle, pipeline, steady_state
+from benchmarks import configs, end_to_end, idle, looking, pipeline, steady_state
 
-BENCHMARKS = ("pipeline", "end_to_end", "steady_state", "idle")
+DEFAULT_BENCHMARKS = ("pipeline", "end_to_end", "steady_state", "idle")
+LOOKING_BENCHMARKS = ("quicklook_day", "monitor_cpu")
+"""Run only when named with --only (a day of files takes minutes to generate)."""
+BENCHMARKS = DEFAULT_BENCHMARKS + LOOKING_BENCHMARKS
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
 
 
@@ -74,6 +78,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default: a temporary directory in the repository)")
     p.add_argument("--idle-seconds", type=float, default=idle.DEFAULT_SECONDS,
                    help=f"idle measurement time (default {idle.DEFAULT_SECONDS:g} s)")
+    p.add_argument("--day-files", type=int, default=looking.DAY_FILES, metavar="N",
+                   help=f"files of quicklook_day (default {looking.DAY_FILES}: a day of 15-s "
+                   "files)")
+    p.add_argument("--monitor-seconds", type=float, default=60.0, metavar="S",
+                   help="length of each monitor_cpu run (default 60 s)")
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes and short measurements (smoke test; numbers meaningless)")
     return p.parse_args(argv)
@@ -110,6 +119,15 @@ def _row(result: dict) -> tuple[str, str, str, str, str]:
             f"{m['first']:,} -> {m['rss_after_last'] / 2**20:.1f} MiB after {m['last']:,} "
             f"(+{m['growth_bytes'] / 2**20:.2f} MiB)"
             for m in result["measurements"])
+    elif kind == "quicklook_day":
+        text = (f"{result['files']} files ({result['data_bytes'] / 1e9:.2f} GB) drawn in "
+                f"{result['wall_s']:.1f} s wall, {result['cpu_s']:.1f} s CPU, peak RSS "
+                f"{result['max_rss_bytes'] / 2**20:.0f} MiB")
+    elif kind == "monitor_cpu":
+        text = (f"monitor {result['monitor_cpu_percent']:.2f} % of one core; acquire write "
+                f"latency p99 {result['p99_ms_alone']:.1f} ms alone, "
+                f"{result['p99_ms_watched']:.1f} ms watched (p50 {result['p50_ms_alone']:.1f}"
+                f" / {result['p50_ms_watched']:.1f} ms)")
     elif kind == "idle":
         text = (f"{result['cpu_percent']:.3f} % of one core over {result['seconds']:.0f} s, "
                 f"{result['frames']} frames")
@@ -143,7 +161,7 @@ def _guard(kind: str, name: str, target: str, fn: Callable[[], dict | list[dict]
 
 def run_all(args: argparse.Namespace, report: Callable[[dict], None] | None = None) -> dict:
     """Run the selected benchmarks; returns the JSON document."""
-    chosen = args.only or list(BENCHMARKS)
+    chosen = args.only or list(DEFAULT_BENCHMARKS)
     benches = configs.select(args.configs)
     results: list[dict] = []
 
@@ -177,6 +195,14 @@ def run_all(args: argparse.Namespace, report: Callable[[dict], None] | None = No
             add(_guard("idle", "typical", idle.TARGET_TEXT,
                        lambda: idle.run(args.shared, workdir, out_base, seconds=seconds,
                                         quick=args.quick)))
+        if "quicklook_day" in chosen:
+            files = 20 if args.quick else args.day_files
+            add(_guard("quicklook_day", "day", looking.QUICKLOOK_TARGET_TEXT,
+                       lambda: looking.quicklook_day(workdir, out_base, files=files)))
+        if "monitor_cpu" in chosen:
+            seconds = 3.0 if args.quick else args.monitor_seconds
+            add(_guard("monitor_cpu", "day@20Hz", looking.MONITOR_TARGET_TEXT,
+                       lambda: looking.monitor_cpu(workdir, out_base, seconds=seconds)))
     return {
         "machine": machine(),
         "started_unix": started,
