@@ -71,8 +71,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "end_to_end.DEFAULT_BYTES for end to end)")
     p.add_argument("--json", type=Path, default=DEFAULT_JSON, metavar="OUT",
                    help=f"write the results here (default {DEFAULT_JSON})")
-    p.add_argument("--shared", type=Path, default=configs.DEFAULT_SHARED,
-                   help=f"the shared directory with testdata (default {configs.DEFAULT_SHARED})")
+    p.add_argument("--stations", type=Path, default=configs.DEFAULT_STATIONS,
+                   help="directory of the station configurations "
+                        f"(default {configs.DEFAULT_STATIONS})")
     p.add_argument("--output-dir", type=Path,
                    help="where end-to-end writes its files and the disk test runs "
                         "(default: a temporary directory in the repository)")
@@ -179,21 +180,21 @@ def run_all(args: argparse.Namespace, report: Callable[[dict], None] | None = No
             for bench in benches:
                 frames = args.frames or (20 if args.quick else None)
                 add(_guard("pipeline", bench.name, "", lambda b=bench, f=frames: pipeline.run(
-                    b, args.shared, workdir, frames=f)))
+                    b, args.stations, workdir, frames=f)))
         if "end_to_end" in chosen:
             for bench in benches:
                 frames = args.frames or (5 if args.quick else None)
                 add(_guard("end_to_end", bench.name, end_to_end.TARGET_TEXT,
                            lambda b=bench, f=frames: end_to_end.run(
-                               b, args.shared, workdir, out_base, frames=f)))
+                               b, args.stations, workdir, out_base, frames=f)))
         if "steady_state" in chosen:
             add(_guard("steady_state", "small", steady_state.TARGET_TEXT,
-                       lambda: steady_state.run(args.shared, workdir, out_base,
+                       lambda: steady_state.run(args.stations, workdir, out_base,
                                                 quick=args.quick)))
         if "idle" in chosen:
             seconds = 3.0 if args.quick else args.idle_seconds
             add(_guard("idle", "typical", idle.TARGET_TEXT,
-                       lambda: idle.run(args.shared, workdir, out_base, seconds=seconds,
+                       lambda: idle.run(args.stations, workdir, out_base, seconds=seconds,
                                         quick=args.quick)))
         if "quicklook_day" in chosen:
             files = 20 if args.quick else args.day_files

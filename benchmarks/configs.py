@@ -1,7 +1,7 @@
 """Benchmark configurations and prepared push streams.
 
 ``small``: 1 recorder, memory A analogue + photon counting, 1000 bins, 100 shots.
-``typical``: ``shared/testdata/acquis/two-recorders.ini``, 300 shots.
+``typical``: ``tests/data/acquis/two-recorders.ini``, 300 shots.
 ``phm``: the same file at 5000 shots: photon counting beyond the PHM threshold
 of 4-bit PC recorders (PROTOCOL.md §3.1), so every PC channel carries a PHM dataset.
 ``eight``: ``eight-recorders.ini``: 32 memories × analogue + PC × 16380 bins, 300 shots.
@@ -24,7 +24,8 @@ from licelpush.hardware import RecorderHardware
 from licelpush.plan import MPushPlan, make_plan
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_SHARED = REPO_ROOT.parent / "shared"
+DEFAULT_STATIONS = REPO_ROOT / "tests" / "data" / "acquis"
+"""The station configurations of the repository."""
 FRAME_INTERVAL_MS = 15_000
 """Controller timestamp step between prepared frames (300 shots at 20 Hz)."""
 
@@ -70,20 +71,20 @@ class BenchConfig:
     name: str
     shots: int
     ini: str | None
-    """File name under ``shared/testdata/acquis``; None: :data:`SMALL_INI`."""
+    """File name in the stations directory; None: :data:`SMALL_INI`."""
     description: str
 
-    def ini_path(self, shared: Path, workdir: Path) -> Path:
+    def ini_path(self, stations: Path, workdir: Path) -> Path:
         """The Acquis.ini of this configuration (``small`` is written into ``workdir``)."""
         if self.ini is None:
             path = workdir / "small.ini"
             if not path.exists():
                 path.write_text(SMALL_INI, encoding="ascii")
             return path
-        path = shared / "testdata" / "acquis" / self.ini
+        path = stations / self.ini
         if not path.is_file():
             raise FileNotFoundError(f"{path}: benchmark configuration {self.name!r} needs it "
-                                    "(use --shared to point at the shared directory)")
+                                    "(--stations names the directory of station files)")
         return path
 
 
@@ -121,9 +122,9 @@ class Prepared:
     plan: MPushPlan
 
 
-def prepare(bench: BenchConfig, shared: Path, workdir: Path) -> Prepared:
+def prepare(bench: BenchConfig, stations: Path, workdir: Path) -> Prepared:
     """Load the configuration and make its plan with default recorder hardware."""
-    ini = bench.ini_path(shared, workdir)
+    ini = bench.ini_path(stations, workdir)
     config = load_config(ini)
     hardware = {r.address: RecorderHardware() for r in config.active_recorders}
     return Prepared(bench, ini, config, make_plan(config, hardware, bench.shots))

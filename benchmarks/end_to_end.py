@@ -172,13 +172,13 @@ def acquire_once(ini: Path, port: int, frames: int, shots: int, output: Path,
     return procs.run_measured(cmd, timeout)
 
 
-def run(bench: BenchConfig, shared: Path, workdir: Path, out_base: Path,
+def run(bench: BenchConfig, stations: Path, workdir: Path, out_base: Path,
         frames: int | None = None) -> dict:
     """End-to-end throughput of one configuration (JSON-ready dict)."""
     for name in ("emulate", "acquire"):
         if not procs.has_subcommand(name):
             raise RuntimeError(f"`licelpush {name}` is not available yet")
-    prepared = prepare(bench, shared, workdir)
+    prepared = prepare(bench, stations, workdir)
     length = prepared.plan.frame_length
     frames = frames or default_frames(length)
     rec_size = record_size(prepared)

@@ -26,14 +26,14 @@ TARGET_PERCENT = 1.0
 TARGET_TEXT = "<= 1% of one core"
 
 
-def run(shared: Path, workdir: Path, out_base: Path, seconds: float = DEFAULT_SECONDS,
+def run(stations: Path, workdir: Path, out_base: Path, seconds: float = DEFAULT_SECONDS,
         quick: bool = False) -> dict:
     """CPU % of ``acquire`` (and of the emulator) over ``seconds`` at station load."""
     for name in ("emulate", "acquire"):
         if not procs.has_subcommand(name):
             raise RuntimeError(f"`licelpush {name}` is not available yet")
     bench = CONFIGS["typical"]
-    prepared = prepare(bench, shared, workdir)
+    prepared = prepare(bench, stations, workdir)
     speed = 30.0 if quick else 1.0
     settle = 1.0 if quick else SETTLE_SECONDS
     emulator_args = ["--config", str(prepared.ini), "--rate", f"{RATE_HZ:g}"]

@@ -117,10 +117,10 @@ class PipelineRunner:
         self.frames += 1
 
 
-def run(bench: BenchConfig, shared: Path, workdir: Path, frames: int | None = None,
+def run(bench: BenchConfig, stations: Path, workdir: Path, frames: int | None = None,
         chunk: int = RECV_CHUNK) -> dict:
     """Pipeline throughput of one configuration (JSON-ready dict)."""
-    prepared = prepare(bench, shared, workdir)
+    prepared = prepare(bench, stations, workdir)
     length = prepared.plan.frame_length
     frames = frames or default_frames(length)
     stream_frames = max(1, min(frames, max(8, STREAM_BYTES // length)))

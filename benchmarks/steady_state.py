@@ -33,11 +33,11 @@ TARGET_GROWTH = 10 * 10**6
 TARGET_TEXT = "growth < 10 MB (1k -> 100k frames)"
 
 
-def pipeline_child(shared: str, workdir: str, first: int, last: int) -> dict:
+def pipeline_child(stations: str, workdir: str, first: int, last: int) -> dict:
     """Runs in the child process: RSS after ``first`` and after ``last`` frames."""
     from benchmarks.pipeline import PipelineRunner
 
-    prepared = prepare(CONFIGS["small"], Path(shared), Path(workdir))
+    prepared = prepare(CONFIGS["small"], Path(stations), Path(workdir))
     runner = PipelineRunner(prepared, min(last, 2000))
     runner.run(first)
     rss_first = procs.rss_bytes()
@@ -48,12 +48,12 @@ def pipeline_child(shared: str, workdir: str, first: int, last: int) -> dict:
             "quarantined": runner.quarantined}
 
 
-def measure_pipeline(shared: Path, workdir: Path, first: int, last: int) -> dict:
+def measure_pipeline(stations: Path, workdir: Path, first: int, last: int) -> dict:
     code = ("import json, sys; from benchmarks.steady_state import pipeline_child; "
             "print(json.dumps(pipeline_child(*sys.argv[1:3], int(sys.argv[3]), int(sys.argv[4]))))")
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO_ROOT), env.get("PYTHONPATH")]))
-    done = subprocess.run([sys.executable, "-c", code, str(shared), str(workdir), str(first),
+    done = subprocess.run([sys.executable, "-c", code, str(stations), str(workdir), str(first),
                            str(last)], capture_output=True, text=True, env=env, timeout=3600,
                           check=False)
     if done.returncode != 0:
@@ -61,7 +61,7 @@ def measure_pipeline(shared: Path, workdir: Path, first: int, last: int) -> dict
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure_acquire(shared: Path, workdir: Path, out_base: Path, first: int, last: int,
+def measure_acquire(stations: Path, workdir: Path, out_base: Path, first: int, last: int,
                     per_file: int = 1) -> dict:
     """One ``acquire --acq last`` run; its VmRSS is sampled while the journal is watched,
     and taken when ``first`` acquisitions are saved and at the last sample before it ends.
@@ -70,7 +70,7 @@ def measure_acquire(shared: Path, workdir: Path, out_base: Path, first: int, las
     memory before ``exec``.)"""
     from benchmarks.end_to_end import check_journal, journal_events
 
-    prepared = prepare(CONFIGS["small"], shared, workdir)
+    prepared = prepare(CONFIGS["small"], stations, workdir)
     with tempfile.TemporaryDirectory(prefix=".bench-steady-", dir=out_base) as tmp, \
             procs.Emulator(["--config", str(prepared.ini), "--max-speed"]) as emulator:
         output = Path(tmp) / "acquire"
@@ -131,13 +131,13 @@ class _JournalCounter:
         return self.saved
 
 
-def run(shared: Path, workdir: Path, out_base: Path, quick: bool = False) -> dict:
+def run(stations: Path, workdir: Path, out_base: Path, quick: bool = False) -> dict:
     """Memory growth of the pipeline and, when available, of ``acquire``."""
     first, last = (QUICK_FIRST, QUICK_LAST) if quick else (FIRST, LAST)
-    measurements = [measure_pipeline(shared, workdir, first, last)]
+    measurements = [measure_pipeline(stations, workdir, first, last)]
     notes = []
     if procs.has_subcommand("emulate") and procs.has_subcommand("acquire"):
-        measurements.append(measure_acquire(shared, workdir, out_base, first, last))
+        measurements.append(measure_acquire(stations, workdir, out_base, first, last))
     else:
         notes.append("licelpush emulate/acquire not available: acquire not measured")
     return {

@@ -39,6 +39,6 @@ def config(*recorders: RecorderConfig) -> AcquisConfig:
     return AcquisConfig(
         Path("Acquis.ini"),
         GlobalInfo("Leipzig", 12.43, 51.35, 125.0, ".", "lp", 0.0, 0.0),
-        (Laser(1, 20.0), Laser(2, 20.0), Laser(3, 10.0)),
+        (Laser(1, 20.0), Laser(2, 20.0), Laser(3, 10.0), Laser(4, 0.0)),
         recorders or (recorder(0),),
     )

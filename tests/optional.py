@@ -39,3 +39,8 @@ def shared_path(*parts: str) -> Path:
     need(path.exists(), f"{path} is not present (third-party test data kept outside the "
                         "repository)")
     return path
+
+
+def licel_real(name: str) -> Path:
+    """A real instrument file from ``../shared/testdata/licel-real``; see :func:`shared_path`."""
+    return shared_path("testdata", "licel-real", name)

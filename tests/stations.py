@@ -1,4 +1,4 @@
-"""The three station configurations of tests/data/stations and data acquired from them."""
+"""The three station configurations of tests/data/acquis and data acquired from them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from pathlib import Path
 
 from licelpush import cli
 
-STATIONS = Path(__file__).resolve().parent / "data" / "stations"
+STATIONS = Path(__file__).resolve().parent / "data" / "acquis"
 STATION_CONFIGS = ("station.ini", "two-recorders.ini", "eight-recorders.ini")
 
 

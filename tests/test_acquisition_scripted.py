@@ -306,7 +306,7 @@ def test_stop_request_ends_an_endless_run_with_status_0(tmp_path):
             stop.set()
 
     with FakeController(recorders={0: HW}, push=push) as fake:
-        acq = Acquisition(CFG, options(fake, tmp_path, acquisitions=-1), stop=stop,
+        acq = Acquisition(CFG, options(fake, tmp_path, acquisitions=-1), stop_requested=stop,
                           progress=progress, progress_interval=0)
         summary = acq.run()
     assert summary.reason == "stopped by the user" and summary.exit_status == 0
@@ -322,9 +322,10 @@ def test_stop_request_with_a_count_is_status_1(tmp_path):
     stop.set()
     frames, _ = make_frames(1)
     with FakeController(recorders={0: HW}, push=lambda n: [("hold",)]) as fake:
-        summary = Acquisition(CFG, options(fake, tmp_path), stop=stop).run()
+        summary = Acquisition(CFG, options(fake, tmp_path), stop_requested=stop).run()
     assert summary.exit_status == 1 and summary.saved == 0
-    assert fake.lines[-1] == "SLAVE"
+    assert fake.lines == []  # stopped before connecting: nothing sent
+    assert journal_of(summary)[-1]["event"] == "stop"
 
 
 def test_missing_recorder_refuses_to_start_before_configuring(tmp_path):

@@ -17,7 +17,7 @@ from licelpush.hardware import RecorderHardware
 from licelpush.plan import make_plan
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
+STATIONS = REPO / "tests" / "data" / "acquis"
 CONFIGS = ("small", "eight")
 
 
@@ -28,7 +28,7 @@ def document(tmp_path_factory: pytest.TempPathFactory) -> dict:
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
     done = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--configs", ",".join(CONFIGS),
-         "--shared", str(SHARED), "--output-dir", str(out), "--json", str(out / "r.json")],
+         "--stations", str(STATIONS), "--output-dir", str(out), "--json", str(out / "r.json")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
     assert done.returncode == 0, done.stderr[-2000:]
     assert "benchmark" in done.stdout and "results written to" in done.stdout
@@ -45,7 +45,7 @@ def results(document: dict, kind: str) -> list[dict]:
 
 def frame_length(name: str) -> int:
     ini = {"eight": "eight-recorders.ini"}[name]
-    cfg = load_config(SHARED / "testdata" / "acquis" / ini)
+    cfg = load_config(STATIONS / ini)
     hw = {r.address: RecorderHardware() for r in cfg.active_recorders}
     return make_plan(cfg, hw, 300).frame_length
 

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 from licel_samples import analogue, make_record, photon
+from optional import licel_real, shared_path
 
 from licelpush import cli
 from licelpush.errors import EXIT_DAMAGED_FILE, EXIT_USAGE
 from licelpush.licelfile import encode_record, parse_records, read_records
 
-REAL = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "licel-real"
 START = datetime(2026, 5, 13, 21, 3, 45, 120000)
 
 
@@ -38,10 +38,11 @@ def multi_record_file(directory: Path, count: int = 3) -> tuple[Path, list[bytes
 
 
 def test_inspect_real_file(capsys: pytest.CaptureFixture[str]) -> None:
-    assert cli.main(["inspect", str(REAL / "b2651321.051986")]) == 0
+    assert cli.main(["inspect", str(licel_real("b2651321.051986"))]) == 0
     out = capsys.readouterr().out
     lines = out.splitlines()
-    assert lines[0].startswith(f"{REAL / 'b2651321.051986'} record 0 @ byte 0: b2651321.051986")
+    name = "b2651321.051986"
+    assert lines[0].startswith(f"{licel_real(name)} record 0 @ byte 0: {name}")
     assert "start 2026-05-13 21:03:45" in lines[0] and "'Vladivos'" in lines[0]
     assert "shots L1/L2/L3 2001/0/0" in lines[0] and "12 channel(s)" in lines[0]
     assert lines[1].split() == ["BT0", "355.o", "A", "laser", "1", "16380", "bins", "2001", "shots"]
@@ -68,7 +69,7 @@ def test_inspect_damaged_file_reports_offset_and_goes_on(tmp_path: Path,
     damaged = tmp_path / "damaged"
     cut = len(chunks[0]) + 300
     damaged.write_bytes(path.read_bytes()[:cut])
-    status = cli.main(["inspect", str(damaged), str(REAL / "L13A1420.591130")])
+    status = cli.main(["inspect", str(damaged), str(licel_real("L13A1420.591130"))])
     captured = capsys.readouterr()
     assert status == EXIT_DAMAGED_FILE
     assert f"{damaged}: byte " in captured.err and "truncated" in captured.err
@@ -79,7 +80,7 @@ def test_inspect_damaged_file_reports_offset_and_goes_on(tmp_path: Path,
 
 
 def test_inspect_missing_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    status = cli.main(["inspect", str(tmp_path / "nope"), str(REAL / "RM1120200.012")])
+    status = cli.main(["inspect", str(tmp_path / "nope"), str(licel_real("RM1120200.012"))])
     captured = capsys.readouterr()
     assert status == EXIT_USAGE
     assert "nope: cannot read" in captured.err
@@ -126,7 +127,7 @@ def test_split_into_another_directory_twice_writes_each_record_once(tmp_path: Pa
 def test_split_one_record_file_in_place_does_nothing(tmp_path: Path,
                                                      capsys: pytest.CaptureFixture[str]) -> None:
     copy = tmp_path / "b2651321.051986"
-    shutil.copy(REAL / "b2651321.051986", copy)
+    shutil.copy(licel_real("b2651321.051986"), copy)
     assert cli.main(["split", str(copy)]) == 0
     assert "nothing to split" in capsys.readouterr().out
     assert list(tmp_path.iterdir()) == [copy]
@@ -153,8 +154,8 @@ def test_inspect_into_a_closed_pipe_stops_without_traceback():
     import subprocess
     import sys
 
-    real = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "licel-real"
-    files = [str(p) for p in sorted(real.glob("*.*[0-9]"))] * 200  # more than a pipe holds
+    real_dir = shared_path("testdata", "licel-real")
+    files = [str(p) for p in sorted(real_dir.glob("*.*[0-9]"))] * 200  # more than a pipe holds
     proc = subprocess.Popen([sys.executable, "-m", "licelpush", "inspect", *files],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout is not None and proc.stdout.readline()

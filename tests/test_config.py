@@ -23,7 +23,7 @@ from licelpush.config import (
 from licelpush.errors import EXIT_USAGE, ConfigError
 
 HERE = Path(__file__).resolve().parent
-SHARED_ACQUIS = HERE.parents[1] / "shared" / "testdata" / "acquis"
+STATIONS = HERE / "data" / "acquis"
 BROKEN = HERE / "data" / "broken"
 GOOD = HERE / "data" / "good"
 
@@ -54,7 +54,7 @@ def problems_of(text: str, source: str = "Acquis.ini") -> list[str]:
 
 
 def test_station_ini_values() -> None:
-    path = SHARED_ACQUIS / "station.ini"
+    path = STATIONS / "station.ini"
     assert b"\r\n" in path.read_bytes()  # the file really uses CRLF
     config = load_config(path)
     assert config.path == path
@@ -66,8 +66,8 @@ def test_station_ini_values() -> None:
     assert info.working_directory == "D:\\Licel\\data"
     assert info.first_letter == "b"
     assert (info.zenith, info.azimuth) == (0.0, 15.0)
-    assert [laser.number for laser in config.lasers] == [1, 2, 3]
-    assert [laser.frequency_hz for laser in config.lasers] == [20.0, 20.0, 10.0]
+    assert [laser.number for laser in config.lasers] == [1, 2, 3, 4]
+    assert [laser.frequency_hz for laser in config.lasers] == [20.0, 20.0, 10.0, 10.0]
     assert config.laser(1).lines == ((1064.0, 0), (532.0, 1))
     assert config.laser(2).lines == ()
     assert config.laser(3).lines == ()
@@ -101,7 +101,7 @@ def test_station_ini_values() -> None:
 
 
 def test_two_recorders_ini_values() -> None:
-    config = load_config(SHARED_ACQUIS / "two-recorders.ini")
+    config = load_config(STATIONS / "two-recorders.ini")
     assert config.global_info.location == "Leipzig"
     assert config.global_info.first_letter == "LE"
     assert [r.address for r in config.active_recorders] == [0, 1]
@@ -117,7 +117,7 @@ def test_two_recorders_ini_values() -> None:
 
 
 def test_eight_recorders_ini_values() -> None:
-    config = load_config(SHARED_ACQUIS / "eight-recorders.ini")
+    config = load_config(STATIONS / "eight-recorders.ini")
     assert config.global_info.location == "Granada"
     assert [r.address for r in config.recorders] == list(range(8))
     assert len(config.active_recorders) == 8
@@ -131,7 +131,7 @@ def test_eight_recorders_ini_values() -> None:
 @pytest.mark.parametrize("name", ["station.ini", "two-recorders.ini", "eight-recorders.ini"])
 def test_station_files_parse_the_same_with_lf_and_dots(name: str) -> None:
     """The CRLF/comma original and an LF/dot rewrite give the same configuration."""
-    text = (SHARED_ACQUIS / name).read_bytes().decode("ascii")
+    text = (STATIONS / name).read_bytes().decode("ascii")
     rewritten = text.replace("\r\n", "\n").replace(",", ".")
     assert parse_config(rewritten, name) == parse_config(text, name)
 
@@ -145,7 +145,7 @@ def test_minimal_file_defaults() -> None:
     assert (info.location, info.first_letter) == ("Nowhere", "x")
     assert (info.longitude, info.latitude, info.height_asl) == (0.0, 0.0, 0.0)
     assert (info.zenith, info.azimuth, info.working_directory) == (0.0, 0.0, "")
-    assert [laser.frequency_hz for laser in config.lasers] == [0.0, 0.0, 0.0]
+    assert [laser.frequency_hz for laser in config.lasers] == [0.0, 0.0, 0.0, 0.0]
     assert all(laser.lines == () for laser in config.lasers)
     # file order, not address order
     assert [r.address for r in config.recorders] == [3, 0]
@@ -173,7 +173,7 @@ def test_odd_spellings_file(caplog: pytest.LogCaptureFixture) -> None:
     assert info.working_directory == "/data/lidar/%Y/raw"
     assert (info.longitude, info.latitude, info.height_asl) == (8.5417, 47.3769, 408.5)
     assert (info.zenith, info.azimuth) == (30.0, 359.5)
-    assert [laser.frequency_hz for laser in config.lasers] == [50.0, 0.0, 10.0]
+    assert [laser.frequency_hz for laser in config.lasers] == [50.0, 0.0, 10.0, 0.0]
     # sorted by K (2, 3, 10); a wavelength without polarisation gets 0
     assert config.laser(2).lines == ((1064.5, 4), (532.0, 0), (355.0, 2))
     (tr2,) = config.recorders
@@ -386,7 +386,8 @@ def test_laser_sections() -> None:
     config = parse_config(text, "x")
     assert config.laser(3).lines == ((1064.5, 2), (532.0, 1))
     assert config.laser(1).lines == ()  # a Laser1 key in the Laser3 section is not used
-    assert len(config.lasers) == 3
+    assert config.laser(4).lines == ((355.0, 0),)
+    assert len(config.lasers) == 4
 
 
 # --- decoding and files -----------------------------------------------------------
@@ -475,7 +476,7 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
     ],
     "polarisation_and_laser.ini": [
         (":18 [TR0] PolarisationApc = 5:", "4 (left circular)"),
-        (":19 [TR0] LaserC = 0:", "1, 2 or 3"),
+        (":19 [TR0] LaserA = 0:", "1, 2, 3 or 4"),
     ],
     "pmt_voltage.ini": [
         (":24 [TR0] PM = 2500,000000:", "0 to 2000 (V)"),
@@ -500,7 +501,7 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
         (':7 [global_info] first_letter = "abc":', "1 or 2 ASCII letters"),
         (":8 [global_info] Zenith = 200:", "0 to 180"),
         (":9 [global_info] Azimuth = -1:", "0 to 360"),
-        (":11 [global_info] frequency2 = -5:", ">= 0 (Hz)"),
+        (":11 [global_info] frequency2 = -5:", "0 (not used) or a number from 0.001 to 9999"),
     ],
     "no_global_info.ini": [(": no [global_info] section", "Location and first_letter")],
     "empty_location.ini": [
@@ -519,15 +520,15 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
     ],
     "key_before_section.ini": [(":1: Location = Berlin: key before the first section", "")],
     "laser_lines.ini": [
-        (":28 [global_info_Laser1] Laser1_Wavelength0 = -5:", "> 0 (nm)"),
+        (":28 [global_info_Laser1] Laser1_Wavelength0 = -5:", "> 0 and at most 99999 (nm)"),
         (":31 [global_info_Laser1] Laser1_Polarization1 = 7:", "0 (none)"),
         (":32 [global_info_Laser1] Laser1_Polarization2 = 1:", "no matching Laser1_Wavelength2"),
         (":33 [global_info_Laser1]: duplicate section", "line 27"),
     ],
     "disabled_dataset_values.ini": [
-        (":24 [TR0] WavelengthB = abc:", "> 0 (nm)"),
-        (":25 [TR0] A-binsC = 0:", "2 to 16380"),
-        (":26 [TR0] WavelengthA = 0:", "> 0 (nm)"),  # repeated key: the last one counts
+        # WavelengthB and A-binsC belong to disabled datasets: warnings only
+        # repeated key: the last one counts
+        (":26 [TR0] WavelengthA = 0:", "> 0 and at most 99999 (nm)"),
     ],
     "empty.ini": [
         (": no [global_info] section", "Location and first_letter"),
@@ -544,7 +545,7 @@ BROKEN_EXPECTED: dict[str, list[tuple[str, str]]] = {
         (":31 [TR1] Range: missing", "required for an active recorder"),
         (":31 [TR1] Discriminator: missing", "required for an active recorder"),
         (":33 [TR1] A-BinsB = 20000:", "2 to 16380"),
-        (":35 [TR1] LaserB = 4:", "1, 2 or 3"),
+        (":35 [TR1] LaserB = 5:", "1, 2, 3 or 4"),
         (":36 [TR1] PM2 = 850,000000,0:", "0 to 2000"),
         (":38 [TR1]: duplicate section", "line 31"),
         (":41 [TR17]: recorder address 17 is out of range", "[TR15]"),
@@ -575,7 +576,8 @@ def test_broken_file_reports_every_problem(name: str) -> None:
 # --- round trip: model -> ini text -> model --------------------------------------
 
 FINITE = {"allow_nan": False, "allow_infinity": False}
-POSITIVE = st.floats(min_value=0.0, max_value=1e6, exclude_min=True, **FINITE)
+POSITIVE = st.floats(min_value=0.0, max_value=99999.0, exclude_min=True, **FINITE)
+"""A wavelength: > 0 and within the five digits of the file's field."""
 TEXT = st.text(st.characters(blacklist_categories=("Cc", "Cs")), max_size=16)
 PATH_TEXT = st.text(
     st.sampled_from(list('\\/%:$;#="() ')) | st.characters(blacklist_categories=("Cc", "Cs")),
@@ -605,7 +607,7 @@ def memory_configs(draw: st.DrawFn, letter: str) -> MemoryConfig:
         pc_wavelength=wavelength(pc),
         analogue_polarisation=draw(st.integers(0, 4)),
         pc_polarisation=draw(st.integers(0, 4)),
-        laser=draw(st.integers(1, 3)),
+        laser=draw(st.integers(1, 4)),
         analogue_pmt_voltage=draw(st.floats(0.0, 2000.0, **FINITE)),
         pc_pmt_voltage=draw(st.floats(0.0, 2000.0, **FINITE)),
     )
@@ -632,7 +634,7 @@ def acquis_configs(draw: st.DrawFn) -> AcquisConfig:
         location=draw(TEXT.filter(lambda text: text.strip())),  # a site name is required
         longitude=draw(st.floats(-180.0, 180.0, **FINITE)),
         latitude=draw(st.floats(-90.0, 90.0, **FINITE)),
-        height_asl=draw(st.floats(**FINITE)),
+        height_asl=draw(st.floats(-999.0, 9999.0, **FINITE)),
         working_directory=draw(PATH_TEXT),
         first_letter=draw(st.from_regex(r"[A-Za-z]{1,2}", fullmatch=True)),
         zenith=draw(st.floats(0.0, 180.0, **FINITE)),
@@ -641,10 +643,10 @@ def acquis_configs(draw: st.DrawFn) -> AcquisConfig:
     lasers = tuple(
         Laser(
             number=number,
-            frequency_hz=draw(st.floats(min_value=0.0, max_value=1e6, **FINITE)),
+            frequency_hz=draw(st.just(0.0) | st.floats(0.001, 9999.0, **FINITE)),
             lines=tuple(draw(st.lists(st.tuples(POSITIVE, st.integers(0, 4)), max_size=4))),
         )
-        for number in (1, 2, 3)
+        for number in (1, 2, 3, 4)
     )
     addresses = draw(st.lists(st.integers(0, 15), min_size=1, max_size=4, unique=True))
     recorders = tuple(draw(recorder_configs(address)) for address in addresses)
@@ -804,3 +806,25 @@ def test_windows_working_directories_are_recognised(text, foreign, monkeypatch):
 
     monkeypatch.setattr(config_module.os, "name", "posix")
     assert config_module.is_foreign_path(text) is foreign
+
+
+def test_bad_values_of_disabled_datasets_are_warnings(caplog: pytest.LogCaptureFixture) -> None:
+    text = ONE_DATASET + "LaserD = 9\nWavelengthB = -1\nP-binsA = 1\nPM3 = 5000\n"
+    with caplog.at_level(logging.WARNING, logger="licelpush.config"):
+        recorder = parse_config(text, "Acquis.ini").recorders[0]
+    assert recorder.memory("D").laser == 1 and recorder.memory("B").analogue_wavelength == 0.0
+    assert recorder.memory("A").pc_bins == 0
+    warned = caplog.text
+    for key in ("LaserD = 9", "WavelengthB = -1", "P-binsA = 1", "PM3 = 5000"):
+        assert f"{key}: must be" in warned and "its dataset is disabled" in warned, key
+    # the same values are problems once their dataset is enabled
+    problems = problems_of(text + "AnalogD = TRUE\nA-binsD = 100\nWavelengthD = 532\n")
+    assert any("LaserD = 9: must be 1, 2, 3 or 4" in p for p in problems)
+
+
+def test_laser_4_with_its_rate_from_frequency4() -> None:
+    text = ONE_DATASET.replace("LaserA = 1", "LaserA = 4").replace(
+        "first_letter = s", "first_letter = s\nfrequency1 = 20\nfrequency4 = 12,5")
+    config = parse_config(text, "Acquis.ini")
+    assert config.recorders[0].memory("A").laser == 4
+    assert config.laser(4).frequency_hz == 12.5 and config.laser(1).frequency_hz == 20.0

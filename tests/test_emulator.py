@@ -22,8 +22,7 @@ from licelpush.hardware import RecorderHardware, parse_trtype
 from licelpush.plan import MPushPlan, make_plan, plan_from_datasets
 from licelpush.testing import EmulatorFactory, running_emulator
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
-TESTDATA = SHARED / "testdata" / "acquis"
+TESTDATA = Path(__file__).resolve().parent / "data" / "acquis"
 TIMEOUT = 5.0
 
 

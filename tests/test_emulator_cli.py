@@ -14,7 +14,7 @@ import pytest
 
 from licelpush.cli import main
 
-TESTDATA = Path(__file__).resolve().parents[2] / "shared" / "testdata" / "acquis"
+TESTDATA = Path(__file__).resolve().parent / "data" / "acquis"
 START_LINE = re.compile(r"emulator listening on (\S+) command (\d+) push (\d+) kill (\d+)")
 
 

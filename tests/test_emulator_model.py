@@ -18,7 +18,7 @@ from licelpush.decode import FrameDecoder
 from licelpush.emulator.assumptions import DEFAULT_HARDWARE, NOT_INSTALLED_STATUS
 from licelpush.emulator.faults import FaultSchedule, FaultSpec, parse_fault
 from licelpush.emulator.model import (
-    Controller,
+    EmulatedController,
     PushSession,
     installed_hardware,
     parse_recorders,
@@ -82,12 +82,12 @@ def test_installed_hardware_default_config_and_override(tmp_path):
 # --- controller answers ----------------------------------------------------------------
 
 
-def make_controller(**kw) -> Controller:
+def make_controller(**kw) -> EmulatedController:
     kw.setdefault("hardware", {0: HW16, 2: HW12})
-    return Controller(**kw)
+    return EmulatedController(**kw)
 
 
-def ask(controller: Controller, line: str, now: float = 0.0) -> str:
+def ask(controller: EmulatedController, line: str, now: float = 0.0) -> str:
     reply = controller.handle(line, now)
     assert reply.data is None, line
     return reply.text or ""
@@ -486,7 +486,7 @@ def test_corrupt_flips_exactly_k_bytes_in_the_region_deterministically(where):
     diff = [i for i in range(len(frame)) if frame[i] != damaged[i]]
     assert diff == records[0]["positions"] and len(diff) == 2
     shot_bytes = {d.offset + k for d in plan.datasets for k in (0, 1)}
-    data_bytes = {i for d in plan.datasets for i in range(d.data_offset, d.offset + d.nbytes)}
+    data_bytes = {i for d in plan.datasets for i in range(d.data_offset, d.offset + 2 + 2 * d.bins)}
     region = {"delimiter": {0, 1}, "timestamp": {2, 3, 4, 5}, "shots": shot_bytes,
               "data": data_bytes, "any": set(range(len(frame)))}[where]
     assert set(diff) <= region

@@ -6,7 +6,9 @@ tools/interop_readers.py; this test writes sample files with RecordWriter,
 runs the readers once on all of them and compares every header value and
 every channel's raw and physical values with what was written. The physical
 values are recomputed here with each reader's own formula from the values
-licelpush wrote. A reader that cannot be installed fails the test.
+licelpush wrote. When the readers' environment cannot be built (no package
+index reachable) the test is skipped with the reason, and fails under
+``LICELPUSH_STRICT=1`` (CI).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from licel_samples import analogue, make_record, photon
+from optional import need
 
 from licelpush.config import load_config
 from licelpush.decode import FrameDecoder
@@ -124,7 +127,8 @@ def readers_python() -> Path:
     try:
         return interop_venv.ensure_venv()
     except interop_venv.InteropVenvError as exc:
-        pytest.fail(f"public Licel readers unavailable: {exc}")
+        need(False, f"public Licel readers unavailable: {exc}")
+        raise AssertionError("unreachable") from exc
 
 
 @pytest.fixture(scope="module")

@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from optional import shared_path
 
 from Licel import _pushbuffer, licel_Config, licel_data, licel_tcpip
 from licelpush.encode import FrameEncoder
@@ -31,10 +32,8 @@ from licelpush.plan import make_plan
 from licelpush.testing import emulator  # noqa: F401 - the fixture
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared"
 EXAMPLE_INI = REPO / "examples" / "Acquis.ini"
 MPUSH = REPO / "examples" / "mpush.py"
-WORKFLOW = SHARED / "docs" / "mpush-workflow.rst"
 
 SHOTS = 20
 HARDWARE = {0: RecorderHardware(adc_bits=16, pc_bits=4),
@@ -462,7 +461,7 @@ def code_blocks(rst: str) -> list[str]:
 
 
 def test_example_program_is_the_documents_code_unchanged():
-    blocks = code_blocks(WORKFLOW.read_text())
+    blocks = code_blocks(shared_path("docs", "mpush-workflow.rst").read_text())
     program = "\n".join(line.rstrip() for line in MPUSH.read_text().splitlines())
     positions = [program.find(block) for block in blocks]
     assert len(blocks) == 10 and -1 not in positions, [b[:40] for b, p in zip(blocks, positions)

@@ -12,6 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from licel_samples import analogue, make_record, photon
+from optional import licel_real, shared_path
 
 from licelpush.errors import DamagedFileError
 from licelpush.licelfile import (
@@ -35,7 +36,6 @@ from licelpush.licelfile import (
 
 HERE = Path(__file__).resolve().parent
 GOLDEN = HERE / "golden"
-REAL = HERE.parents[1] / "shared" / "testdata" / "licel-real"
 
 
 # --------------------------------------------------------------------------- helpers
@@ -191,7 +191,7 @@ def test_encode_header_is_the_record_prefix() -> None:
             r.header, datasets=(dataclasses.replace(r.header.datasets[0], polarisation="x"),)
             + r.header.datasets[1:])), "polarisation"),
         (lambda r: dataclasses.replace(r, header=dataclasses.replace(
-            r.header, datasets=(dataclasses.replace(r.header.datasets[0], laser=4),)
+            r.header, datasets=(dataclasses.replace(r.header.datasets[0], laser=5),)
             + r.header.datasets[1:])), "laser"),
         (lambda r: dataclasses.replace(r, header=dataclasses.replace(r.header, name="a\r\nb")),
          "record name"),
@@ -213,7 +213,7 @@ def test_uint32_data_within_range_is_accepted() -> None:
 
 
 def test_real_file_vladivostok() -> None:
-    (record,) = read_records(REAL / "b2651321.051986")
+    (record,) = read_records(licel_real("b2651321.051986"))
     h = record.header
     assert (h.name, h.site) == ("b2651321.051986", "Vladivos")
     assert (h.start, h.stop) == (datetime(2026, 5, 13, 21, 3, 45), datetime(2026, 5, 13, 21, 5, 18))
@@ -234,7 +234,7 @@ def test_real_file_vladivostok() -> None:
 
 
 def test_real_file_golmud_old_layout() -> None:
-    (record,) = read_records(REAL / "L13A1420.591130")
+    (record,) = read_records(licel_real("L13A1420.591130"))
     h = record.header
     assert (h.site, h.altitude_m, h.longitude, h.latitude, h.zenith) == (
         "Golmud", 2808.0, 94.5, 36.2, 0.0)
@@ -248,7 +248,7 @@ def test_real_file_golmud_old_layout() -> None:
 
 
 def test_real_file_raymetrics_extra_fields() -> None:
-    (record,) = read_records(REAL / "RM1120200.012")
+    (record,) = read_records(licel_real("RM1120200.012"))
     h = record.header
     assert h.site == "Embrapa_"
     assert (h.longitude, h.latitude, h.zenith, h.azimuth) == (-60.0, -2.9, -90.0, 0.0)
@@ -261,7 +261,7 @@ def test_real_file_raymetrics_extra_fields() -> None:
 
 
 def test_real_files_end_exactly_after_their_record() -> None:
-    for path in REAL.iterdir():
+    for path in shared_path("testdata", "licel-real").iterdir():
         if path.suffix == ".md":
             continue
         (record,) = read_records(path)

@@ -48,7 +48,7 @@ def test_frame_length_and_offsets():
     offsets = [d.offset for d in plan.datasets]
     assert offsets == [FRAME_HEADER_BYTES, 6 + 2002, 6 + 4004]
     last = plan.datasets[-1]
-    assert last.offset + last.nbytes == plan.frame_length
+    assert last.offset + 2 + 2 * last.bins == plan.frame_length
 
 
 def test_inactive_recorders_are_not_in_the_plan():

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from licel_samples import analogue, make_record, photon
-from stations import STATION_CONFIGS, acquire
+from stations import STATION_CONFIGS, STATIONS, acquire
 
 from licelpush import cli
 from licelpush.config import load_config
@@ -76,7 +76,7 @@ def test_quicklook_of_each_station(tmp_path, ini, capsys):
 
     pixels = matplotlib.image.imread(out)
     assert pixels.shape[1] >= 800 and pixels.shape[0] >= 400
-    channels = sum(1 for r in load_config(Path("tests/data/stations") / ini).active_recorders
+    channels = sum(1 for r in load_config(STATIONS / ini).active_recorders
                    for m in r.memories for on in (m.analogue, m.photon_counting) if on)
     first = read_records(find_data_files([data])[0].path)[0]
     assert channels == len(first.header.datasets)

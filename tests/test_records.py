@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -29,7 +30,7 @@ from licelpush.records import (
     channel_header,
 )
 
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+STATIONS = Path(__file__).resolve().parent / "data" / "acquis"
 START = datetime(2026, 5, 13, 21, 5, 19, 860000)
 STOP = START + timedelta(seconds=15)
 
@@ -49,7 +50,7 @@ def two_memory_config(**kw):
     return AcquisConfig(
         Path("Acquis.ini"),
         GlobalInfo("Leipzig-East", 12.43, 51.35, 125.4, ".", "lp", 5.0, 270.0),
-        (Laser(1, 20.0), Laser(2, 0.0), Laser(3, 10.4)),
+        (Laser(1, 20.0), Laser(2, 0.0), Laser(3, 10.4), Laser(4, 0.0)),
         (rec,),
     )
 
@@ -107,7 +108,7 @@ def test_discriminator_with_damping_low_and_header_lines():
 
 
 def test_record_round_trips_through_the_file_format():
-    cfg = load_config(SHARED / "testdata" / "acquis" / "two-recorders.ini")
+    cfg = load_config(STATIONS / "two-recorders.ini")
     hw = {0: RecorderHardware(), 1: RecorderHardware(adc_bits=12, bin_width_m=3.75)}
     plan = make_plan(cfg, hw, 5000)  # PC beyond 4096 shots: PHM datasets
     assert any(c.uses_phm for c in plan.channels)
@@ -212,3 +213,21 @@ def test_decoded_frame_shape_mismatch_is_rejected():
     bogus = DecodedFrame(0, np.zeros(3, dtype="<u2"), (np.zeros(5, np.uint32),), (0,), (300,))
     with pytest.raises(ValueError):
         RecordBuilder(cfg, plan).build(bogus, START, STOP)
+
+
+def test_laser_4_is_written_into_the_dataset_line_with_its_rate_from_frequency4():
+    """As the vendor's software writes it: laser 4 in the dataset line; line 3
+    has fields for lasers 1-3 only, so laser 4's shots are not counted there."""
+    base = two_memory_config()
+    rec = base.recorders[0]
+    mems = (dataclasses.replace(rec.memories[0], laser=4),) + rec.memories[1:]
+    cfg = dataclasses.replace(
+        base, recorders=(dataclasses.replace(rec, memories=mems),),
+        lasers=(Laser(1, 0.0), Laser(2, 0.0), Laser(3, 0.0), Laser(4, 50.0)))
+    plan = make_plan(cfg, {10: HW}, 300)
+    decoded, _ = decoded_for(plan, 300)
+    record = RecordBuilder(cfg, plan).build(decoded, START, STOP)
+    back = parse_records(encode_record(record))[0].header
+    assert [d.laser for d in back.datasets] == [4, 3]
+    assert back.laser_shots == (0, 0, 300) and back.laser_rates_hz == (0, 0, 0)
+    assert acquisition_seconds(cfg, plan) == pytest.approx(300 / 50.0)

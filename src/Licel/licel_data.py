@@ -39,6 +39,7 @@ from licelpush.decode import DecodedFrame, FrameDecoder
 from licelpush.errors import OutputError
 from licelpush.filewriter import MAX_LISTED_FILES, RecordWriter
 from licelpush.framing import Frame, Quarantined
+from licelpush.invalidlog import append_entry, format_entry, head_hex
 from licelpush.plan import SHOT_COUNTER_OFFSET, MPushPlan, make_plan
 from licelpush.records import RecordBuilder
 
@@ -50,9 +51,6 @@ log = logging.getLogger(__name__)
 
 ShotDict = dict[int, dict[str, int]]
 """``{recorder address: {memory letter: shot count as reported (true shots + 2)}}``."""
-
-LOG_HEAD_BYTES = 32
-"""Bytes of the invalid span shown (hex) in the push data log."""
 
 
 class DataParser:
@@ -293,15 +291,13 @@ class DataParser:
         if millis.upper().startswith("MILLISEC"):
             millis = millis.split(None, 1)[1] if " " in millis else ""
         path = getattr(ConfigInfo, "acquisIniConfigPath", None)
-        text = (
-            f"{datetime.now().isoformat(timespec='milliseconds')} invalid push data\n"
-            f"  controller IDN:    {str(Idn).strip()}\n"
-            f"  controller time:   {millis} ms\n"
-            f"  buffer length:     {len(buffer)} bytes\n"
-            f"  expected length:   {expected} bytes (one frame)\n"
-            f"  invalid span:      {span} bytes: {reason}\n"
-            f"  configuration:     {path}\n"
-            f"  first bytes:       {bytes(buffer[:LOG_HEAD_BYTES]).hex(' ')}\n\n"
-        )
-        with open(logFilePath, "a", encoding="utf-8") as log_file:
-            log_file.write(text)
+        text = format_entry(datetime.now().isoformat(timespec="milliseconds"), [
+            ("controller IDN", str(Idn).strip()), ("controller time", f"{millis} ms"),
+            ("buffer length", f"{len(buffer)} bytes"),
+            ("expected length", f"{expected} bytes (one frame)"),
+            ("invalid span", f"{span} bytes: {reason}"), ("configuration", str(path)),
+            ("first bytes", head_hex(buffer))], width=18)
+        try:
+            append_entry(logFilePath, text)
+        except OutputError as exc:
+            raise OSError(exc.message) from exc

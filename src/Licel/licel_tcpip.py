@@ -32,15 +32,12 @@ Behaviour that differs from the vendor library (docs/VENDOR_API.md):
 from __future__ import annotations
 
 import logging
-import socket
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from licelpush.acquisition import default_probe_after, default_stall_limit
 from licelpush.client import (
-    DEFAULT_PORT,
     DEFAULT_TIMEOUT,
     RECORDER_ADDRESSES,
     Controller,
@@ -51,8 +48,28 @@ from licelpush.client import (
 from licelpush.decode import FrameDecoder
 from licelpush.errors import PlanError
 from licelpush.hardware import RecorderHardware
+from licelpush.limits import DEFAULT_PORT, command_port_problem
 from licelpush.plan import MPushPlan, make_plan
 from licelpush.records import acquisition_seconds
+from licelpush.session import (
+    Abandon,
+    Abandoned,
+    Action,
+    AttemptFailed,
+    Connected,
+    ConnectionLost,
+    DataReceived,
+    Log,
+    Probe,
+    ProbeAnswered,
+    ReconnectAfter,
+    ReplyTimedOut,
+    RunPolicy,
+    RunSession,
+    Stop,
+    Tick,
+    missing_recorders_problem,
+)
 
 from . import _pushbuffer
 from .licel_Config import Config
@@ -146,9 +163,9 @@ class EthernetController:
 
     def __init__(self, ip: str, port: int = DEFAULT_PORT, *,
                  timeout: float = DEFAULT_TIMEOUT) -> None:
-        if not isinstance(port, int) or not 0 < port <= 65533:
-            raise ValueError(f"port {port!r}: must be an integer from 1 to 65533 "
-                             "(P, P+1 and P+2 are used)")
+        problem = command_port_problem(port)
+        if problem:
+            raise ValueError(f"port {port!r}: {problem}")
         self.ip = ip
         self.port = port
         self.pushPort = port + 1
@@ -181,8 +198,8 @@ class EthernetController:
         """The push connection ended; what is buffered is all that will come."""
         self._end: tuple[type[EthernetControllerConnectionError], str] | None = None
         self._duration: float | None = None
-        self._last_data = time.monotonic()
-        self._last_probe = self._last_data
+        self._chunk = bytearray(RECEIVE_CHUNK)
+        self._session = self._fresh_session()
 
     # ------------------------------------------------------------------ compatibility
 
@@ -198,13 +215,13 @@ class EthernetController:
 
         Raises :class:`EthernetControllerConnectionError` (a ``ConnectionError``).
         """
-        if self.controller.command_socket is None:
+        if not self.controller.command_connected:
             self._connect()
 
     def openPushConnection(self) -> None:  # noqa: N802
         """Make sure the push socket (port P + 1) is connected (it opens with the command
         socket; after :meth:`shutdownPushConnection` both are reopened)."""
-        if self.controller.push_socket is None or self.controller.command_socket is None:
+        if not (self.controller.push_connected and self.controller.command_connected):
             self._connect()
 
     def _connect(self) -> None:
@@ -215,26 +232,28 @@ class EthernetController:
     def _new_stream(self) -> None:
         self.pushStreamEnded = False
         self._end = None
-        self._last_data = self._last_probe = time.monotonic()
+        self._session = self._fresh_session()
+
+    def _policy(self) -> RunPolicy:
+        """The run rules with this object's (script-settable) attributes."""
+        return RunPolicy(retries=self.reconnectAttempts, backoff=self.RECONNECTION_BACKOFF_S,
+                         backoff_max=self.RECONNECTION_BACKOFF_MAX_S,
+                         probe_after=self.probeAfter, stall_limit=self.stallLimit)
+
+    def _fresh_session(self) -> RunSession:
+        """A run session whose push stream has just started (liveness counts from now)."""
+        now = time.monotonic()
+        session = RunSession(self._policy(), now)
+        session.handle(Connected(now, self._duration))
+        return session
 
     def shutdownConnection(self) -> None:  # noqa: N802
         """Close the command socket (idempotent)."""
-        self._close("command_socket")
+        self.controller.close_command()
 
     def shutdownPushConnection(self) -> None:  # noqa: N802
         """Close the push socket (idempotent)."""
-        self._close("push_socket")
-
-    def _close(self, which: str) -> None:
-        sock: socket.socket | None = getattr(self.controller, which)
-        if sock is None:
-            return
-        try:
-            sock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        sock.close()
-        setattr(self.controller, which, None)
+        self.controller.close_push()
 
     # ------------------------------------------------------------------ queries
 
@@ -287,12 +306,10 @@ class EthernetController:
             raise EthernetControllerError(
                 f"{config.path}: no recorder has an enabled dataset; nothing to configure")
         if self.installedTr is not None:
-            missing = [r.address for r in active if r.address not in self.installedTr]
-            if missing:
-                raise EthernetControllerError(
-                    f"{config.path} configures " + ", ".join(f"[TR{a}]" for a in missing)
-                    + f" but the controller {self.ip}:{self.port} has no recorder there "
-                    f"(installed: {', '.join(f'TR{a}' for a in self.installedTr)})")
+            problem = missing_recorders_problem(config.path, [r.address for r in active],
+                                                self.installedTr, f"{self.ip}:{self.port}")
+            if problem:
+                raise EthernetControllerError(problem)
         with _translated():
             for recorder in active:
                 self.controller.configure(recorder)
@@ -322,7 +339,7 @@ class EthernetController:
         log.info("%s (frames of %d bytes)", plan.command, plan.frame_length)
         with _translated():
             reply = self.controller.start_mpush(plan)
-        self._last_data = self._last_probe = time.monotonic()
+        self._session = self._fresh_session()
         return reply
 
     def usePlan(self, ConfigInfo: Config, plan: MPushPlan) -> None:  # noqa: N802, N803
@@ -397,54 +414,52 @@ class EthernetController:
         return self.decoder
 
     def _receive(self) -> None:
-        sock = self.controller.push_socket
-        if sock is None:
-            self._end_stream(EthernetControllerConnectionError,
-                             f"the push connection to {self.ip}:{self.pushPort} is not open")
-            return
+        size = max(RECEIVE_CHUNK, self.BufferSize)
+        if len(self._chunk) < size:
+            self._chunk = bytearray(size)
         try:
-            sock.settimeout(POLL_INTERVAL_S)
-            data = sock.recv(max(RECEIVE_CHUNK, self.BufferSize))
+            n = self.controller.recv_push_into(memoryview(self._chunk), POLL_INTERVAL_S)
         except TimeoutError:
             self._idle()
+            return
+        except ControllerConnectionError:
+            self._end_stream(EthernetControllerConnectionError,
+                             f"the push connection to {self.ip}:{self.pushPort} is not open")
             return
         except OSError as exc:
             self._end_stream(EthernetControllerConnectionError,
                              f"the push connection to {self.ip}:{self.pushPort} failed: "
                              f"{exc.strerror or exc!r}")
             return
-        if not data:
+        if not n:
             self._end_stream(PushConnectionClosedError,
                              f"the controller {self.ip}:{self.pushPort} closed the push "
                              "connection")
             return
-        self.pushBuffer += data
-        self._last_data = time.monotonic()
+        self.pushBuffer += memoryview(self._chunk)[:n]
+        self._session.handle(DataReceived(time.monotonic(), n))
 
     def _idle(self) -> None:
         """Nothing arrived within the poll interval: check the controller when it is due."""
-        now = time.monotonic()
-        silence = now - self._last_data
-        probe_after = self.probeAfter or default_probe_after(self._duration)
-        if silence < probe_after or now - self._last_probe < probe_after:
-            return
-        self._last_probe = now
-        try:
-            with _translated():
-                self.controller.idn()
-        except EthernetControllerConnectionError as exc:
-            self._end_stream(EthernetControllerTimeoutError,
-                             f"no push data for {silence:.1f} s and the controller does not "
-                             f"answer *IDN?: {exc}")
-            return
-        stall = self.stallLimit or default_stall_limit(self._duration)
-        if stall is not None and silence >= stall:
-            self._end_stream(EthernetControllerTimeoutError,
-                             f"no push data for {silence:.1f} s although the controller "
-                             "answers *IDN?")
-            return
-        log.info("no push data for %.1f s; the controller answers *IDN?, still waiting",
-                 silence)
+        self._session.policy = self._policy()
+        self._carry_out(self._session.handle(Tick(time.monotonic())))
+
+    def _carry_out(self, actions: list[Action]) -> None:
+        """The session's liveness decisions: probe, log, or end the stream."""
+        for action in actions:
+            if isinstance(action, Probe):
+                try:
+                    with _translated():
+                        self.controller.idn()
+                except EthernetControllerConnectionError as exc:
+                    self._carry_out(self._session.handle(
+                        ReplyTimedOut(time.monotonic(), str(exc))))
+                else:
+                    self._carry_out(self._session.handle(ProbeAnswered(time.monotonic())))
+            elif isinstance(action, Log):
+                log.info("%s", action.message)
+            elif isinstance(action, Abandon):
+                self._end_stream(EthernetControllerTimeoutError, action.reason)
 
     def _end_stream(self, cls: type[EthernetControllerConnectionError], message: str) -> None:
         self.pushStreamEnded = True
@@ -467,30 +482,40 @@ class EthernetController:
         if self.pushBuffer:
             log.warning("reconnection discards %d buffered push bytes", len(self.pushBuffer))
         self.controller.close()
-        attempt = 0
-        last: Exception | None = None
-        while self.reconnectAttempts < 0 or attempt < self.reconnectAttempts:
-            attempt += 1
-            if attempt > 1:
-                delay = min(self.RECONNECTION_BACKOFF_S * 2 ** (attempt - 2),
-                            self.RECONNECTION_BACKOFF_MAX_S)
-                log.info("reconnection attempt %d in %.1f s", attempt, delay)
-                time.sleep(delay)
-            self.controller.kill()
-            try:
-                self._connect()
-                self.listInstalledTr()
-                self.configureHardware(ConfigInfo)
-            except (EthernetControllerError, OSError) as exc:
-                last = exc
-                self.controller.close()
-                log.warning("reconnection attempt %d to %s:%d failed: %s", attempt, self.ip,
-                            self.port, exc)
-                continue
-            del self.pushBuffer[:]
-            self._new_stream()
-            log.info("reconnected to %s:%d (attempt %d)", self.ip, self.port, attempt)
-            return
-        raise EthernetControllerError(
-            f"failed to reconnect to {self.ip}:{self.port} after {attempt} attempt(s); "
-            f"last problem: {last}") from last
+        session = self._session
+        session.policy = self._policy()
+        session.handle(ConnectionLost("reconnection requested"))
+        actions = session.handle(Abandoned())
+        while True:
+            action = next(a for a in actions if isinstance(a, (ReconnectAfter, Stop)))
+            if isinstance(action, Stop):
+                raise EthernetControllerError(
+                    f"failed to reconnect to {self.ip}:{self.port} after {session.attempt} "
+                    f"attempt(s); last problem: {session.last_error}")
+            if action.delay_s:
+                log.info("reconnection attempt %d in %.1f s", action.attempt, action.delay_s)
+                time.sleep(action.delay_s)
+            problem = self._reconnect_once(ConfigInfo)
+            if problem is None:
+                log.info("reconnected to %s:%d (attempt %d)", self.ip, self.port,
+                         action.attempt)
+                return
+            actions = session.handle(AttemptFailed(
+                f"to {self.ip}:{self.port}: {problem}"))
+            for note in actions:
+                if isinstance(note, Log):
+                    log.warning("%s", note.message)
+
+    def _reconnect_once(self, ConfigInfo: Config) -> str | None:  # noqa: N803
+        """One attempt: kill, connect, list, configure; None when it worked, else why not."""
+        self.controller.kill()
+        try:
+            self._connect()
+            self.listInstalledTr()
+            self.configureHardware(ConfigInfo)
+        except (EthernetControllerError, OSError) as exc:
+            self.controller.close()
+            return str(exc)
+        del self.pushBuffer[:]
+        self._new_stream()
+        return None

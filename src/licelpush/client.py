@@ -15,37 +15,46 @@ differently:
   command table accepts (an error reply or garbage). The message names the
   command sent and the reply received.
 
-The push socket is exposed as :attr:`Controller.push_socket`: the acquisition
-loop receives straight into its framer's buffer with ``recv_into``.
+The acquisition loop receives push data straight into its framer's buffer
+with :meth:`Controller.recv_push_into`. Every wait (connect, reply, kill)
+checks ``interrupt`` at least every :data:`INTERRUPT_SLICE` seconds and raises
+:class:`~licelpush.errors.StopRequestedError` once it returns True, so that a
+stop request is honoured within a fraction of a second in every phase.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
+import select
 import socket
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from licelpush.commands import EOL, ReplyMismatch, command, parse_request
 from licelpush.config import MEMORIES, RecorderConfig
-from licelpush.errors import ControllerError
+from licelpush.errors import ControllerError, StopRequestedError
 from licelpush.hardware import RecorderHardware, parse_trtype
+from licelpush.limits import (  # noqa: F401 - big_endian_timestamps: part of the client API
+    DEFAULT_PORT,
+    KILL_PASSWORD,
+    big_endian_timestamps,
+)
 from licelpush.plan import MPushPlan
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORT = 2055
-"""Command port; the push port is P + 1 and the kill port P + 2 (§1)."""
 DEFAULT_TIMEOUT = 5.0
 """Seconds to wait for a connection or a reply (the vendor client's value, §1)."""
-KILL_PASSWORD = "Administrator"
-"""What the vendor client sends with ``KILL SOCKETS`` (§1)."""
+INTERRUPT_SLICE = 0.1
+"""Longest single socket wait before ``interrupt`` is asked again (seconds)."""
+_IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, errno.EINTR,
+                getattr(errno, "WSAEWOULDBLOCK", errno.EWOULDBLOCK)}
 RECORDER_ADDRESSES = range(16)
 """Addresses probed for installed recorders (§2 ``SELECT``: clients probe 0-15)."""
 MAX_REPLY_BYTES = 65536
 """A text reply line longer than this is garbage, not a reply."""
-COLDFIRE_MARKER = "ColdFireEthernet"
-"""An IDN containing this marks an old board with big-endian push timestamps (§2)."""
 
 
 class ControllerConnectionError(ControllerError):
@@ -54,11 +63,6 @@ class ControllerConnectionError(ControllerError):
 
 class ControllerReplyError(ControllerError):
     """The controller answered something the command table does not accept."""
-
-
-def big_endian_timestamps(idn: str) -> bool:
-    """True when the controller pushes big-endian timestamps (``ColdFireEthernet``, §2)."""
-    return COLDFIRE_MARKER in idn
 
 
 def _describe(exc: OSError) -> str:
@@ -72,7 +76,8 @@ class Controller:
 
     def __init__(self, host: str, port: int = DEFAULT_PORT, *, timeout: float = DEFAULT_TIMEOUT,
                  connect_timeout: float | None = None,
-                 kill_password: str = KILL_PASSWORD) -> None:
+                 kill_password: str = KILL_PASSWORD,
+                 interrupt: Callable[[], bool] | None = None) -> None:
         self.host = host
         self.port = port
         self.timeout = timeout
@@ -82,6 +87,8 @@ class Controller:
         self.push_socket: socket.socket | None = None
         self._rx = bytearray()
         self.idn_text: str | None = None
+        self.interrupt = interrupt
+        """Asked during every wait; True ends the wait with StopRequestedError."""
 
     # ------------------------------------------------------------------ connections
 
@@ -89,14 +96,47 @@ class Controller:
     def address(self) -> str:
         return f"{self.host}:{self.port}"
 
+    def _check_interrupt(self) -> None:
+        if self.interrupt is not None and self.interrupt():
+            raise StopRequestedError(f"controller {self.address}: stop requested")
+
+    def _slice(self, remaining: float) -> float:
+        return min(remaining, INTERRUPT_SLICE) if self.interrupt is not None else remaining
+
     def _connect(self, port: int, what: str) -> socket.socket:
         try:
-            sock = socket.create_connection((self.host, port), timeout=self.connect_timeout)
+            return self._open(port)
         except OSError as exc:
             raise ControllerConnectionError(
                 f"cannot connect to the controller's {what} port {self.host}:{port}: "
                 f"{_describe(exc)}"
             ) from exc
+
+    def _open(self, port: int) -> socket.socket:
+        """Connect to ``port`` within ``connect_timeout``, asking ``interrupt`` meanwhile."""
+        if self.interrupt is None:
+            return socket.create_connection((self.host, port), timeout=self.connect_timeout)
+        deadline = time.monotonic() + self.connect_timeout
+        family, kind, proto, _, address = socket.getaddrinfo(
+            self.host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setblocking(False)
+            error = sock.connect_ex(address)
+            while error in _IN_PROGRESS:
+                self._check_interrupt()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("timed out")
+                _, writable, failed = select.select([], [sock], [sock], self._slice(remaining))
+                if writable or failed:
+                    error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if error not in (0, errno.EISCONN):
+                raise OSError(error, os.strerror(error))
+            sock.settimeout(self.connect_timeout)
+        except BaseException:
+            sock.close()
+            raise
         return sock
 
     def connect(self) -> None:
@@ -126,6 +166,58 @@ class Controller:
         self.command_socket = self.push_socket = None
         self._rx.clear()
 
+    def recv_push_into(self, view: memoryview, timeout: float | None) -> int:
+        """Receive push bytes into ``view``: the count, 0 at the end of the stream.
+
+        ``timeout`` None: do not wait (``BlockingIOError`` when nothing is
+        there). Raises ``TimeoutError`` when nothing arrives in time, and
+        :class:`ControllerConnectionError` when there is no push connection.
+        """
+        sock = self.push_socket
+        if sock is None:
+            raise ControllerConnectionError(f"controller {self.address}: no push connection")
+        sock.settimeout(0.0 if timeout is None else timeout)
+        return sock.recv_into(view)
+
+    @property
+    def push_connected(self) -> bool:
+        """True while the push connection is open."""
+        return self.push_socket is not None
+
+    @property
+    def command_connected(self) -> bool:
+        """True while the command connection is open."""
+        return self.command_socket is not None
+
+    def push_addresses(self) -> tuple[str, str]:
+        """``host:port`` of the push connection's local and remote end."""
+        sock = self.push_socket
+        if sock is None:
+            raise ControllerConnectionError(f"controller {self.address}: no push connection")
+        local, remote = sock.getsockname(), sock.getpeername()
+        return f"{local[0]}:{local[1]}", f"{remote[0]}:{remote[1]}"
+
+    def close_push(self) -> None:
+        """Shut down and close the push connection (idempotent)."""
+        self._shut(self.push_socket)
+        self.push_socket = None
+
+    def close_command(self) -> None:
+        """Shut down and close the command connection (idempotent)."""
+        self._shut(self.command_socket)
+        self.command_socket = None
+        self._rx.clear()
+
+    @staticmethod
+    def _shut(sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
+
     def kill(self, wait: float | None = None) -> bool:
         """Send ``KILL SOCKETS <password>`` to the kill port (P + 2), §1.
 
@@ -137,21 +229,23 @@ class Controller:
         """
         wait = min(self.timeout, 1.0) if wait is None else wait
         try:
-            sock = socket.create_connection((self.host, self.port + 2),
-                                            timeout=self.connect_timeout)
+            sock = self._open(self.port + 2)
         except OSError as exc:
             log.info("kill port %s:%d: %s", self.host, self.port + 2, _describe(exc))
             return False
         try:
             sock.sendall(f"KILL SOCKETS {self.kill_password}".encode("ascii") + EOL)
-            sock.settimeout(wait)
             deadline = time.monotonic() + wait
-            while time.monotonic() < deadline:
-                if not sock.recv(4096):
-                    break
+            while (remaining := deadline - time.monotonic()) > 0:
+                self._check_interrupt()
+                sock.settimeout(self._slice(remaining))
+                try:
+                    if not sock.recv(4096):
+                        break
+                except TimeoutError:
+                    continue
         except OSError as exc:
-            if not isinstance(exc, TimeoutError):
-                log.debug("kill port: %s", _describe(exc))
+            log.debug("kill port: %s", _describe(exc))
         finally:
             sock.close()
         return True
@@ -189,6 +283,7 @@ class Controller:
         if self._rx:
             log.debug("discarding unexpected bytes on the command socket: %r", bytes(self._rx))
             self._rx.clear()
+        self._check_interrupt()
         try:
             try:
                 sock.sendall(line.encode("ascii") + EOL)
@@ -197,7 +292,7 @@ class Controller:
                     f"controller {self.address}: sending {line!r} failed: {_describe(exc)}"
                 ) from exc
             return self._read_line(line)
-        except ControllerConnectionError:
+        except (ControllerConnectionError, StopRequestedError):
             # A reply that comes late would be taken for the answer to the next
             # command: the command connection is unusable from here on.
             self._drop_command_socket()
@@ -229,11 +324,14 @@ class Controller:
                 raise ControllerConnectionError(
                     f"controller {self.address}: no reply to {line!r} within {self.timeout:g} s"
                 )
+            self._check_interrupt()
             try:
-                sock.settimeout(remaining)
+                sock.settimeout(self._slice(remaining))
                 chunk = sock.recv(4096)
             except OSError as exc:
                 if isinstance(exc, TimeoutError):
+                    if deadline - time.monotonic() > 0:
+                        continue
                     raise ControllerConnectionError(
                         f"controller {self.address}: no reply to {line!r} within "
                         f"{self.timeout:g} s"

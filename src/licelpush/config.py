@@ -1,4 +1,4 @@
-"""Acquis.ini -> frozen dataclasses (spec: shared docs ACQUIS_INI.md).
+"""Acquis.ini -> frozen dataclasses (spec: docs/spec/ACQUIS_INI.md).
 
 The data model of a station configuration, and its loading and validation:
 :func:`load_config` reads a file, :func:`parse_config` turns its text into an
@@ -19,6 +19,12 @@ from pathlib import Path
 from typing import TypeVar
 
 from licelpush.errors import ConfigError
+from licelpush.headerlimits import (
+    ALTITUDE_RANGE_M,
+    MAX_LASER_RATE_HZ,
+    MAX_WAVELENGTH_NM,
+    MIN_LASER_RATE_HZ,
+)
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +64,11 @@ class GlobalInfo:
 
 @dataclass(frozen=True)
 class Laser:
-    """Laser N (1-3): repetition rate (``frequencyN``) and emitted lines."""
+    """Laser N (1-4): repetition rate (``frequencyN``) and emitted lines.
+
+    Line 3 of a Licel file has shot and rate fields for lasers 1-3 only; a
+    dataset of laser 4 carries its number in its dataset line (as the vendor's
+    software writes it) and is not counted on line 3."""
 
     number: int
     frequency_hz: float
@@ -129,7 +139,7 @@ class AcquisConfig:
     path: Path
     global_info: GlobalInfo
     lasers: tuple[Laser, ...]
-    """Lasers 1, 2, 3 in that order (always three)."""
+    """Lasers 1, 2, 3, 4 in that order (always four)."""
     recorders: tuple[RecorderConfig, ...]
     """Every ``[TRn]`` section in file order."""
 
@@ -139,7 +149,7 @@ class AcquisConfig:
         return tuple(r for r in self.recorders if r.active)
 
     def laser(self, number: int) -> Laser:
-        """Laser ``number`` (1-3)."""
+        """Laser ``number`` (1-4)."""
         return self.lasers[number - 1]
 
 
@@ -150,7 +160,7 @@ class AcquisConfig:
 MAX_RECORDER_ADDRESS = 15
 """Highest transient recorder address, i.e. ``[TR15]``."""
 
-LASER_NUMBERS: tuple[int, ...] = (1, 2, 3)
+LASER_NUMBERS: tuple[int, ...] = (1, 2, 3, 4)
 """Lasers described by ``frequencyN`` and ``[global_info_LaserN]``."""
 
 ANALOGUE_ENABLE_KEYS: tuple[str, ...] = ("AnalogA", "Analog B", "Analog C", "AnalogD")
@@ -166,7 +176,7 @@ PC_PMT_KEYS: tuple[str, ...] = ("PM1pc", "PM2pc", "PM3pc", "PM4pc")
 """PMT high voltage keys of the photon-counting datasets of memory A-D."""
 
 _IGNORED_GLOBAL_KEYS = frozenset(
-    {"frequency4", "info", "nosafeincompletefiles", "saveoverflow", "syncviewer"}
+    {"info", "nosafeincompletefiles", "saveoverflow", "syncviewer"}
 )
 _TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
 _FALSE_WORDS = frozenset({"false", "0", "no", "off"})
@@ -243,14 +253,18 @@ def parse_config(text: str, source: str | Path) -> AcquisConfig:
     - ``[global_info]``: ``Longitude``, ``Latitude``, ``Height_asl``,
       ``Zenith``, ``Azimuth`` -> 0 (with a warning, they go into every data
       file); ``working_directory`` -> ``""`` (not set: the caller decides);
-      ``frequency1``..``3`` -> 0.
+      ``frequency1``..``4`` -> 0.
     - ``[TRn]``: dataset enables (``AnalogA``, ``PC A``, ...) -> off;
       ``Threshold`` 0, ``Pretrigger`` off, ``FreqDivider`` 0, ``ShotLimit`` 0,
       ``BlockTrigX`` off, PMT voltages 0, polarisations 0; for an inactive
       recorder ``Range`` and ``Discriminator`` 0; for disabled datasets bins 0,
       wavelength 0 and laser 1.
 
-    Every value present is validated, also those of disabled datasets.
+    Every value present is validated. Keys of a disabled dataset (bins,
+    wavelength, polarisation, PMT voltage; the laser of a memory with no
+    enabled dataset) never make the file invalid: a bad value there is a
+    warning and the default is used (the vendor's sample file has
+    ``LaserD = 4`` with memory D disabled).
     Raises :class:`ConfigError` listing all problems, sorted by line, each as
     ``<source>:<line> [<section>] <key> = <value as written>: <what is allowed>``.
     """
@@ -294,7 +308,7 @@ def parse_config(text: str, source: str | Path) -> AcquisConfig:
         problems.add(
             None, "no [global_info] section; it must give at least Location and first_letter"
         )
-        global_info, frequencies = _default_global_info(), (0.0, 0.0, 0.0)
+        global_info, frequencies = _default_global_info(), (0.0,) * len(LASER_NUMBERS)
     else:
         global_info, frequencies = _read_global_info(global_section, problems)
     if not recorder_sections:
@@ -537,8 +551,11 @@ _POLARISATION: _Rule[int] = (
     _whole_in(0, 4),
     "must be 0 (none), 1 (parallel), 2 (crossed), 3 (right circular) or 4 (left circular)",
 )
-_WAVELENGTH: _Rule[float] = (_number_in(0.0, above_low=True), "must be a number > 0 (nm)")
-_LASER: _Rule[int] = (_whole_in(1, 3), "must be 1, 2 or 3 (laser number)")
+_WAVELENGTH: _Rule[float] = (
+    _number_in(0.0, MAX_WAVELENGTH_NM, above_low=True),
+    f"must be a number > 0 and at most {MAX_WAVELENGTH_NM:g} (nm)",
+)
+_LASER: _Rule[int] = (_whole_in(1, 4), "must be 1, 2, 3 or 4 (laser number)")
 _PMT_VOLTAGE: _Rule[float] = (_number_in(0.0, 2000.0), "must be a number from 0 to 2000 (V)")
 def _site_name(text: str) -> str | None:
     return _one_line_text(text) if text.strip() else None
@@ -554,10 +571,22 @@ _LONGITUDE: _Rule[float] = (
     _number_in(-180.0, 180.0), "must be a number from -180 to 180 (degrees)"
 )
 _LATITUDE: _Rule[float] = (_number_in(-90.0, 90.0), "must be a number from -90 to 90 (degrees)")
-_HEIGHT: _Rule[float] = (_number_in(), "must be a number (m above sea level)")
+_HEIGHT: _Rule[float] = (
+    _number_in(*ALTITUDE_RANGE_M),
+    f"must be a number from {ALTITUDE_RANGE_M[0]:g} to {ALTITUDE_RANGE_M[1]:g} "
+    "(m above sea level)",
+)
 _ZENITH: _Rule[float] = (_number_in(0.0, 180.0), "must be a number from 0 to 180 (degrees)")
 _AZIMUTH: _Rule[float] = (_number_in(0.0, 360.0), "must be a number from 0 to 360 (degrees)")
-_FREQUENCY: _Rule[float] = (_number_in(0.0), "must be a number >= 0 (Hz)")
+def _frequency(text: str) -> float | None:
+    value = _number_in(0.0, MAX_LASER_RATE_HZ)(text)
+    return value if value == 0.0 or (value or 0.0) >= MIN_LASER_RATE_HZ else None
+
+
+_FREQUENCY: _Rule[float] = (
+    _frequency,
+    f"must be 0 (not used) or a number from {MIN_LASER_RATE_HZ:g} to {MAX_LASER_RATE_HZ:g} (Hz)",
+)
 
 
 # --- section readers -----------------------------------------------------------
@@ -574,8 +603,12 @@ class _SectionReader:
     def has(self, key: str) -> bool:
         return key.lower() in self.section.entries
 
-    def get(self, key: str, rule: _Rule[_T], default: _T, required: str | None = None) -> _T:
-        """The value of ``key``; ``default`` when absent (a problem if ``required``)."""
+    def get(self, key: str, rule: _Rule[_T], default: _T, required: str | None = None,
+            *, used: bool = True) -> _T:
+        """The value of ``key``; ``default`` when absent (a problem if ``required``).
+
+        A bad value is a problem, or only a warning when the key is not ``used``
+        (it belongs to a disabled dataset)."""
         self._looked_up[key.lower()] = key
         entry = self.section.entries.get(key.lower())
         convert, allowed = rule
@@ -588,9 +621,12 @@ class _SectionReader:
             return default
         value = convert(_unquote(entry.value))
         if value is None:
-            self.problems.add(
-                entry.line, f"[{self.section.name}] {entry.key} = {entry.value}: {allowed}"
-            )
+            text = f"[{self.section.name}] {entry.key} = {entry.value}: {allowed}"
+            if used:
+                self.problems.add(entry.line, text)
+            else:
+                log.warning("%s:%d %s; ignored, its dataset is disabled",
+                            self.problems.label, entry.line, text)
             return default
         return value
 
@@ -620,8 +656,8 @@ def _default_global_info() -> GlobalInfo:
 
 def _read_global_info(
     section: _Section, problems: _Problems
-) -> tuple[GlobalInfo, tuple[float, float, float]]:
-    """``[global_info]`` and the laser repetition rates ``frequency1``..``3``."""
+) -> tuple[GlobalInfo, tuple[float, ...]]:
+    """``[global_info]`` and the laser repetition rates ``frequency1``..``4``."""
     reader = _SectionReader(section, problems)
     absent = [
         key for key in ("Longitude", "Latitude", "Height_asl", "Zenith", "Azimuth")
@@ -646,11 +682,7 @@ def _read_global_info(
         zenith=reader.get("Zenith", _ZENITH, 0.0),
         azimuth=reader.get("Azimuth", _AZIMUTH, 0.0),
     )
-    frequencies = (
-        reader.get("frequency1", _FREQUENCY, 0.0),
-        reader.get("frequency2", _FREQUENCY, 0.0),
-        reader.get("frequency3", _FREQUENCY, 0.0),
-    )
+    frequencies = tuple(reader.get(f"frequency{n}", _FREQUENCY, 0.0) for n in LASER_NUMBERS)
     reader.report_unused(_IGNORED_GLOBAL_KEYS)
     return info, frequencies
 
@@ -687,22 +719,27 @@ def _read_recorder(address: int, section: _Section, problems: _Problems) -> Reco
             [key for key, on in ((ANALOGUE_ENABLE_KEYS[index], analogue_on),
                                  (PC_ENABLE_KEYS[index], pc_on)) if on]
         )
+        on_a, on_pc = {"used": analogue_on}, {"used": pc_on}
         memories.append(
             MemoryConfig(
                 memory=letter,
                 analogue=analogue_on,
                 photon_counting=pc_on,
-                analogue_bins=reader.get(f"A-bins{letter}", _BINS, 0, if_analogue),
-                pc_bins=reader.get(f"P-bins{letter}", _BINS, 0, if_pc),
+                analogue_bins=reader.get(f"A-bins{letter}", _BINS, 0, if_analogue, **on_a),
+                pc_bins=reader.get(f"P-bins{letter}", _BINS, 0, if_pc, **on_pc),
                 analogue_wavelength=reader.get(
-                    f"Wavelength{letter}", _WAVELENGTH, 0.0, if_analogue
+                    f"Wavelength{letter}", _WAVELENGTH, 0.0, if_analogue, **on_a
                 ),
-                pc_wavelength=reader.get(f"Wavelength{letter}pc", _WAVELENGTH, 0.0, if_pc),
-                analogue_polarisation=reader.get(f"Polarisation{letter}", _POLARISATION, 0),
-                pc_polarisation=reader.get(f"Polarisation{letter}pc", _POLARISATION, 0),
-                laser=reader.get(f"Laser{letter}", _LASER, 1, if_either),
-                analogue_pmt_voltage=reader.get(ANALOGUE_PMT_KEYS[index], _PMT_VOLTAGE, 0.0),
-                pc_pmt_voltage=reader.get(PC_PMT_KEYS[index], _PMT_VOLTAGE, 0.0),
+                pc_wavelength=reader.get(f"Wavelength{letter}pc", _WAVELENGTH, 0.0, if_pc,
+                                         **on_pc),
+                analogue_polarisation=reader.get(f"Polarisation{letter}", _POLARISATION, 0,
+                                                 **on_a),
+                pc_polarisation=reader.get(f"Polarisation{letter}pc", _POLARISATION, 0, **on_pc),
+                laser=reader.get(f"Laser{letter}", _LASER, 1, if_either,
+                                 used=analogue_on or pc_on),
+                analogue_pmt_voltage=reader.get(ANALOGUE_PMT_KEYS[index], _PMT_VOLTAGE, 0.0,
+                                                **on_a),
+                pc_pmt_voltage=reader.get(PC_PMT_KEYS[index], _PMT_VOLTAGE, 0.0, **on_pc),
             )
         )
     blocked = tuple(

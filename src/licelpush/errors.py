@@ -73,3 +73,9 @@ class OutputError(LicelpushError):
     """Data could not be written to the output directory."""
 
     exit_status = EXIT_OUTPUT
+
+
+class StopRequestedError(LicelpushError):
+    """A stop was requested (Ctrl-C, SIGTERM) while waiting for the controller."""
+
+    exit_status = EXIT_STOPPED_EARLY

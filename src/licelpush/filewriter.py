@@ -1,6 +1,6 @@
 """Durable writer of Licel raw data files (the IO edge of :mod:`licelpush.licelfile`).
 
-Guarantees (``shared/docs/LICEL_FILE_FORMAT.md``, "Several records in one file"):
+Guarantees (``docs/spec/LICEL_FILE_FORMAT.md``, "Several records in one file"):
 
 - each record reaches the OS as one complete ``writev`` of its header and
   data buffers (no copy of the data; partial writes are continued); if
@@ -49,6 +49,7 @@ from licelpush.licelfile import (
     record_buffers,
     replace_name,
 )
+from licelpush.limits import MAX_LISTED_FILES
 
 log = logging.getLogger(__name__)
 
@@ -59,8 +60,6 @@ MAX_PENDING_FILES = 128
 """Finished files awaiting their batched fsync before a batch is started early."""
 MAX_SYNC_BATCHES = 2
 """fsync batches queued for the background thread before the writer waits for the disk."""
-MAX_LISTED_FILES = 1000
-"""How many of the most recent file paths :attr:`RecordWriter.files` keeps (bounded memory)."""
 IOV_MAX = 1024
 """Buffers one ``writev`` may take (POSIX minimum is 16; Linux has 1024)."""
 
@@ -114,9 +113,9 @@ class RecordWriter:
         self._directory_dirty = False
         self._syncer = _Syncer(self.directory)
         self._closed = False
-        if self.directory.exists() and not self.directory.is_dir():
-            raise OutputError(f"output directory {self.directory}: not a directory")
         try:
+            if self.directory.exists() and not self.directory.is_dir():
+                raise OutputError(f"output directory {self.directory}: not a directory")
             self.directory.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise OutputError(
@@ -131,11 +130,6 @@ class RecordWriter:
     def files(self) -> list[Path]:
         """Files created so far, in order (the last :data:`MAX_LISTED_FILES`)."""
         return list(self._files)
-
-    @property
-    def current_file(self) -> Path | None:
-        """The file records currently go to (None before the first record)."""
-        return self._path
 
     def write(self, record: Record) -> tuple[Path, int]:
         """Write one record; returns (file path, index of the record in that file).

@@ -9,15 +9,10 @@ one place that knows the layout, for both the client and the emulator.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
-HWCAP_SHOTS_B = 0x01
-HWCAP_SHOTS_C = 0x02
-HWCAP_SHOTS_D = 0x04
-HWCAP_PRETRIGGER = 0x08
-HWCAP_BLOCK_TRIGGER = 0x10
-HWCAP_SQUARED = 0x20
-HWCAP_FREQDIV = 0x40
+from licelpush.headerlimits import MAX_BIN_SHIFT, MAX_TRTYPE_BIN_WIDTH_M
 
 _TOKENS: tuple[tuple[str, int], ...] = (
     ("adc_bits", 3), ("pc_bits", 6), ("fifo_length", 8), ("bin_width_m", 10),
@@ -45,8 +40,11 @@ class RecorderHardware:
             raise ValueError(f"PC bits must be 0, 4, 6 or 8, not {self.pc_bits}")
         if self.fifo_length < 2:
             raise ValueError(f"FIFO length must be at least 2, not {self.fifo_length}")
-        if not self.bin_width_m > 0:
-            raise ValueError(f"bin width must be positive, not {self.bin_width_m}")
+        if not 0 < self.bin_width_m <= MAX_TRTYPE_BIN_WIDTH_M:
+            raise ValueError(f"bin width must be above 0 and at most {MAX_TRTYPE_BIN_WIDTH_M:g} m, "
+                             f"not {self.bin_width_m}")
+        if not (math.isfinite(self.bin_shift) and 0 <= self.bin_shift <= MAX_BIN_SHIFT):
+            raise ValueError(f"bin shift must be 0 to {MAX_BIN_SHIFT}, not {self.bin_shift}")
 
 
 def format_trtype(hw: RecorderHardware) -> str:
@@ -77,4 +75,7 @@ def parse_trtype(reply: str) -> RecorderHardware:
             raise ValueError(
                 f"TRTYPE reply token {index} ({field}) is {token!r}, not a number: {reply!r}"
             ) from None
-    return RecorderHardware(**values)  # type: ignore[arg-type]
+    try:
+        return RecorderHardware(**values)  # type: ignore[arg-type]
+    except ValueError as exc:
+        raise ValueError(f"TRTYPE reply {reply!r}: {exc}") from None

@@ -1,6 +1,6 @@
 """Licel raw data files: data model, header encoding, tolerant record parsing.
 
-Follows ``shared/docs/LICEL_FILE_FORMAT.md``. This module is pure: it turns
+Follows ``docs/spec/LICEL_FILE_FORMAT.md``. This module is pure: it turns
 records into bytes and bytes into records; :func:`read_records` is the only
 function that opens a file. The durable writer lives in
 :mod:`licelpush.filewriter`.
@@ -33,6 +33,13 @@ import numpy as np
 
 from licelpush.config import POLARISATION_LETTERS
 from licelpush.errors import DamagedFileError
+from licelpush.headerlimits import (
+    ALTITUDE_RANGE_M,
+    MAX_BIN_SHIFT,
+    MAX_BIN_WIDTH_M,
+    MAX_LASER_RATE_HZ,
+    MAX_WAVELENGTH_NM,
+)
 
 log = logging.getLogger(__name__)
 
@@ -218,8 +225,8 @@ def _check_text(what: str, text: str) -> None:
 
 
 def _dataset_line(ds: DatasetHeader) -> bytes:
-    if ds.laser not in (1, 2, 3):
-        raise ValueError(f"{ds.device_id}: laser must be 1, 2 or 3, got {ds.laser}")
+    if ds.laser not in (1, 2, 3, 4):
+        raise ValueError(f"{ds.device_id}: laser must be 1, 2, 3 or 4, got {ds.laser}")
     if ds.polarisation not in POLARISATIONS:
         raise ValueError(
             f"{ds.device_id}: polarisation must be one of {', '.join(POLARISATIONS)}, "
@@ -229,8 +236,11 @@ def _dataset_line(ds: DatasetHeader) -> bytes:
                         ("wavelength", ds.wavelength_nm), ("ADC bits", ds.adc_bits)):
         if value < 0:
             raise ValueError(f"{ds.device_id}: {what} must be >= 0, got {value}")
-    if ds.bin_shift < 0:
-        raise ValueError(f"{ds.device_id}: bin shift must be >= 0, got {ds.bin_shift}")
+    for what, value, high in (("wavelength", ds.wavelength_nm, MAX_WAVELENGTH_NM),
+                              ("bin shift", ds.bin_shift, MAX_BIN_SHIFT),
+                              ("bin width", ds.bin_width_m, MAX_BIN_WIDTH_M)):
+        if not 0 <= value <= high:
+            raise ValueError(f"{ds.device_id}: {what} must be 0 to {high:g}, got {value}")
     _check_text("device id", ds.device_id)
     if not ds.device_id or " " in ds.device_id:
         raise ValueError(f"device id must be one word, got {ds.device_id!r}")
@@ -289,6 +299,9 @@ class HeaderEncoder:
         lasers_key = (header.laser_shots, header.laser_rates_hz, len(header.datasets))
         if lasers_key != self._lasers_key:
             (s1, s2, s3), (r1, r2, r3) = header.laser_shots, header.laser_rates_hz
+            if not all(0 <= r <= MAX_LASER_RATE_HZ for r in header.laser_rates_hz):
+                raise ValueError(f"laser rates must be 0 to {MAX_LASER_RATE_HZ:g} Hz, got "
+                                 f"{header.laser_rates_hz}")
             self._lasers = (f" {s1:07d} {r1:04d} {s2:07d} {r2:04d} {len(header.datasets):02d}"
                             f" {s3:07d} {r3:04d}")
             self._lasers_key = lasers_key
@@ -305,6 +318,9 @@ class HeaderEncoder:
 def _line2_parts(header: RecordHeader) -> tuple[str, str]:
     """Line 2 before and after the start and stop times."""
     _check_text("extra text of line 2", header.extra)
+    low, high = ALTITUDE_RANGE_M
+    if not low <= round(header.altitude_m) <= high:
+        raise ValueError(f"altitude must be {low:g} to {high:g} m, got {header.altitude_m}")
     after = (f" {round(header.altitude_m):04d} {header.longitude:011.6f}"
              f" {header.latitude:011.6f} {header.zenith:04.1f}")
     if header.azimuth is not None:
@@ -570,6 +586,9 @@ def _parse_record(buf: bytes, pos: int, source: str) -> Record:
     text1, eol1, _ = cur.line("line 1 (file name)")
     lf_variant = eol1 != _CRLF
     name = text1.strip()
+    if len(name.split()) != 1 or not name.isprintable():
+        raise cur.damaged(pos, f"line 1 (file name) is {text1.strip()[:40]!r}, expected one "
+                          "file name (bytes that are not a Licel record)")
     text2, _, off2 = cur.line("line 2 (site and time)")
     line2 = _parse_line2(cur, text2, off2)
     text3, _, off3 = cur.line("line 3 (lasers)")
@@ -653,9 +672,12 @@ def scan_records(
     """Every intact record of ``buf`` up to the first damage, and that damage (or None).
 
     Blank bytes (spaces, CR, LF) after the last record are accepted. An empty
-    buffer is damage (no record).
+    buffer is damage (no record); so is anything between two records. ``buf``
+    may be any buffer with ``find`` and slicing (``bytes``, a read-only
+    ``mmap``, which keeps the memory used bounded whatever the file's size);
+    a ``memoryview`` is copied.
     """
-    data = buf if isinstance(buf, bytes) else bytes(buf)
+    data = bytes(buf) if isinstance(buf, memoryview) else buf
     records: list[Record] = []
     pos = 0
     while pos < len(data):

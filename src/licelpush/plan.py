@@ -58,11 +58,6 @@ class RawDataset:
         """Byte offset of the first raw word (word 0, dropped when decoding)."""
         return self.offset + 2
 
-    @property
-    def nbytes(self) -> int:
-        """Bytes the dataset occupies in a frame, shot word included."""
-        return 2 + 2 * self.bins
-
 
 @dataclass(frozen=True)
 class Channel:

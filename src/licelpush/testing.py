@@ -197,6 +197,11 @@ class RunningEmulator:
             return list(self._final_ledger)
         return read_ledger(self.ledger_path)
 
+    @property
+    def ledger_error(self) -> str | None:
+        """Why the ledger could not be written completely (None when it was)."""
+        return self.server.ledger.error if self.server is not None else None
+
     def frames_sent(self) -> int:
         """Frames put on the wire so far (the last ledger seq)."""
         return self.server.frames_sent if self.server is not None else 0

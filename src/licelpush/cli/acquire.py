@@ -107,7 +107,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     emu.add_argument("--emulator", action="store_true",
                      help="start the emulator on free loopback ports with the recorders of "
                      "the configuration and acquire from it (--ip/--port are ignored)")
-    from licelpush.cli.emulate import fault_arg, positive_float
+    from licelpush.cli.emulate import fault_arg, ledger_file, positive_float
 
     emu.add_argument("--emulator-speed", type=positive_float, default=DEFAULT_EMULATOR_SPEED,
                      metavar="X",
@@ -121,7 +121,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                      "--help); repeatable")
     emu.add_argument("--emulator-seed", type=int, default=1, metavar="N",
                      help="seed of the emulated signals and faults (default 1)")
-    emu.add_argument("--emulator-ledger", metavar="FILE",
+    emu.add_argument("--emulator-ledger", type=ledger_file, metavar="FILE",
                      help="write the emulator's ledger of pushed frames to FILE")
     p.set_defaults(run=run)
 
@@ -132,18 +132,20 @@ def output_directory(arg: str | None, working_directory: str, config_path: Path)
     A Windows path (``D:\\Licel\\data``) cannot be used on other systems: that is a
     usage error asking for --output.
     """
+    from licelpush.cli.paths import check_output_path
     from licelpush.config import is_foreign_path
     from licelpush.errors import LicelpushError
 
     if arg:
-        return Path(arg)
+        return check_output_path("--output", Path(arg))
     if not working_directory:
         return Path(".")
     if is_foreign_path(working_directory):
         raise LicelpushError(
             f"{config_path} [global_info] working_directory = {working_directory!r} is a "
             "Windows path; give the output directory with --output DIR")
-    return Path(working_directory)
+    return check_output_path(f"{config_path} [global_info] working_directory",
+                             Path(working_directory))
 
 
 class ProgressDisplay:
@@ -225,7 +227,7 @@ def stop_on_signals(stop: threading.Event) -> Iterator[None]:
 @contextmanager
 def emulator_for(config: Any, args: argparse.Namespace) -> Iterator[tuple[str, int]]:
     """Start the built-in emulator on free loopback ports; yields (host, port)."""
-    from licelpush.errors import LicelpushError
+    from licelpush.errors import OutputError
     from licelpush.testing import running_emulator
 
     kwargs: dict[str, Any] = dict(config=config, faults=list(args.emulator_fault),
@@ -238,14 +240,13 @@ def emulator_for(config: Any, args: argparse.Namespace) -> Iterator[tuple[str, i
     if args.emulator_max_speed:
         kwargs["max_speed"] = True
     if args.emulator_ledger:
-        ledger = Path(args.emulator_ledger)
-        if not ledger.parent.is_dir():
-            raise LicelpushError(f"--emulator-ledger {ledger}: directory {ledger.parent} "
-                                 "does not exist")
-        kwargs["ledger_path"] = ledger
+        kwargs["ledger_path"] = args.emulator_ledger
     with running_emulator(**kwargs) as emu:
         log.info("emulator listening on %s:%d", emu.host, emu.port)
         yield emu.host, emu.port
+    if emu.ledger_error:
+        raise OutputError(f"the emulator could not write its ledger: {emu.ledger_error} "
+                          "(the acquired data files are not affected)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -270,7 +271,7 @@ def run(args: argparse.Namespace) -> int:
             backoff=args.backoff, backoff_max=args.backoff_max,
             sync_interval=args.sync_interval, controller_timestamp=args.controller_timestamp,
         )
-        acquisition = Acquisition(config, options, stop=stop, progress=display)
+        acquisition = Acquisition(config, options, stop_requested=stop, progress=display)
         try:
             with stop_on_signals(stop):
                 summary = acquisition.run()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 _DESCRIPTION = """\
@@ -82,7 +83,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    "(default 0)")
     p.add_argument("--fault", type=fault_arg, action="append", default=[], metavar="KIND[:K=V,...]",
                    help="inject a fault (repeatable); syntax below")
-    p.add_argument("--ledger", metavar="FILE",
+    p.add_argument("--ledger", type=ledger_file, metavar="FILE",
                    help="write a JSON Lines ledger of frames and connections (format below)")
     p.add_argument("--kill-password", default=DEFAULT_KILL_PASSWORD, metavar="TEXT",
                    help=f"password of KILL SOCKETS on the kill port (default "
@@ -100,18 +101,36 @@ def _port(text: str) -> int:
         port = int(text)
     except ValueError:
         port = -1
-    if not 0 <= port <= 65533:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected 0 (free ports) or 1..65533")
+    from licelpush.limits import command_port_problem
+
+    problem = command_port_problem(port, allow_zero=True)
+    if problem:
+        raise argparse.ArgumentTypeError(f"{text!r}: {problem}")
     return port
 
 
+MAX_OPTION_NUMBER = 1e6
+"""Largest --rate, --speed or --duration (and --emulator-speed): beyond it the
+emulator's clocks overflow."""
+
+
+def ledger_file(text: str) -> Path:
+    """A ledger file whose directory exists (argparse type: else a usage error)."""
+    path = Path(text)
+    if not path.parent.is_dir():
+        raise argparse.ArgumentTypeError(f"{text!r}: directory {path.parent} does not exist")
+    return path
+
+
 def positive_float(text: str) -> float:
+    """A number > 0 and at most :data:`MAX_OPTION_NUMBER` (argparse type)."""
     try:
         value = float(text)
     except ValueError:
         value = 0.0
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text!r}: expected a number > 0")
+    if not 0 < value <= MAX_OPTION_NUMBER:
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: expected a number > 0 and at most {MAX_OPTION_NUMBER:g}")
     return value
 
 
@@ -146,7 +165,6 @@ def fault_arg(text: str) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C, SIGTERM or --duration."""
     import asyncio
-    from pathlib import Path
 
     from licelpush.config import load_config
     from licelpush.emulator.model import installed_hardware
@@ -158,7 +176,7 @@ def run(args: argparse.Namespace) -> int:
         idn=args.idn, caps=args.caps, rate_hz=args.rate, speed=args.speed,
         max_speed=args.max_speed, seed=args.seed, faults=tuple(args.fault),
         kill_password=args.kill_password,
-        ledger_path=Path(args.ledger) if args.ledger else None,
+        ledger_path=args.ledger,
         clock_start_ms=args.clock_start)
     return asyncio.run(_serve(options, args.duration))
 
@@ -170,7 +188,7 @@ async def _serve(options: Any, duration: float | None) -> int:
     import sys
 
     from licelpush.emulator.server import EmulatorServer
-    from licelpush.errors import LicelpushError
+    from licelpush.errors import LicelpushError, OutputError
 
     server = EmulatorServer(options)
     try:
@@ -202,4 +220,6 @@ async def _serve(options: Any, duration: float | None) -> int:
                 loop.remove_signal_handler(sig)
     sys.stdout.write(f"emulator stopped: {server.frames_sent} frame(s) sent\n")
     sys.stdout.flush()
+    if server.ledger.error:
+        raise OutputError(server.ledger.error)
     return 0

@@ -2,11 +2,34 @@
 
 from __future__ import annotations
 
+import mmap
+import stat
 import sys
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+
+class NotARegularFileError(Exception):
+    """A named file is a FIFO, a device, a directory or a socket."""
+
+
+def map_file(path: Path) -> bytes | mmap.mmap:
+    """The bytes of the regular file at ``path``, mapped read-only (``b""`` when empty):
+    the memory used stays bounded whatever the file's size. Anything but a regular
+    file is refused before it is opened (a FIFO would block, ``/dev/zero`` never ends).
+    """
+    mode = path.stat().st_mode
+    if not stat.S_ISREG(mode):
+        kind = ("a directory" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode)
+                else "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else "special")
+        raise NotARegularFileError(f"not a regular file ({kind}); Licel data files are "
+                                   "regular files")
+    with path.open("rb") as file:
+        if path.stat().st_size == 0:
+            return b""
+        return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
 
 
 @dataclass
@@ -29,10 +52,14 @@ class FileScan:
         for name in names:
             path = Path(name)
             try:
-                buf = path.read_bytes()
+                buf = map_file(path)
             except OSError as exc:
                 print(f"licelpush {self.command}: {name}: cannot read: {exc.strerror or exc}",
                       file=sys.stderr)
+                self.status = max(self.status, EXIT_USAGE)
+                continue
+            except NotARegularFileError as exc:
+                print(f"licelpush {self.command}: {name}: {exc}", file=sys.stderr)
                 self.status = max(self.status, EXIT_USAGE)
                 continue
             records, error = scan_records(buf, name)

@@ -1,7 +1,7 @@
 """``licelpush split FILE... [-o DIR]``: multi-record Licel files -> one record per file.
 
 Every public reader reads only the first record of a file
-(``shared/docs/LICEL_FILE_FORMAT.md``, "Several records in one file"). Each
+(``docs/spec/LICEL_FILE_FORMAT.md``, "Several records in one file"). Each
 record is copied byte for byte into its own file named by the record's line-1
 name; an existing file is never overwritten (the writer moves the time in the
 name on by 10 ms until the name is free, and line 1 is changed to match).
@@ -47,9 +47,12 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from licelpush.cli.filescan import FileScan
+    from licelpush.cli.paths import check_output_path
     from licelpush.filewriter import RecordWriter
     from licelpush.licelfile import parse_file_name
 
+    if args.output_dir:
+        check_output_path("-o", Path(args.output_dir))
     scan = FileScan("split")
     for name, path, buf, records, damaged in scan.files(args.files):
         out_dir = Path(args.output_dir) if args.output_dir else path.parent
@@ -68,7 +71,8 @@ def run(args: argparse.Namespace) -> int:
                     print(f"{name} record 0 stays first in {name}")
                     continue
                 existing = out_dir / record.header.name
-                if existing.is_file() and existing.read_bytes() == raw:
+                if (existing.is_file() and existing.stat().st_size == len(raw)
+                        and existing.read_bytes() == raw):
                     print(f"{name} record {index} already in {existing}")
                     continue
                 written, _ = writer.write_raw(raw, record.header.name)

@@ -6,6 +6,18 @@ emulator adds a few more of its own. Each is a constant here, used by
 :mod:`licelpush.emulator.model` and :mod:`licelpush.emulator.server`, so it can
 be corrected without a hunt. No heavy imports: ``licelpush emulate --help``
 reads the defaults from here.
+
+Behaviour the emulator always has (assumed, not switchable):
+
+- an MPUSH frame holds the MPUSH shot count even when it exceeds the
+  recorder's max shots (SETMAXSHOTS); the max shots applies to START/CONTINUE;
+- push mode belongs to the controller: frames completed while no push client
+  is connected are dropped (no ledger seq);
+- ``DATA?`` for an address without a recorder answers 2n zero bytes, so the
+  binary reply keeps the command stream in step;
+- push memory is double-buffered: while frame k is transferred, acquisition
+  k+1 runs in the other memory; k+2 starts only when frame k has been handed
+  over, so a slow client delays acquisitions instead of losing frames.
 """
 
 from __future__ import annotations
@@ -15,17 +27,16 @@ from types import MappingProxyType
 
 from licelpush import __version__
 from licelpush.hardware import RecorderHardware
+from licelpush.limits import KILL_PASSWORD
 
 DEFAULT_IDN = f"Licel Ethernet Controller (licelpush emulator {__version__})"
 """``*IDN?`` reply unless ``--idn`` is given; it has no ``ColdFireEthernet``, so
 push timestamps are little-endian."""
-COLDFIRE_MARKER = "ColdFireEthernet"
-"""An IDN containing this makes push timestamps big-endian (§2)."""
 DEFAULT_CAPS = "TR PMT"
 """``CAP?`` reply after ``CAP `` (assumed)."""
 DEFAULT_RATE_HZ = 20.0
 """Laser repetition rate of the shot clock."""
-DEFAULT_KILL_PASSWORD = "Administrator"
+DEFAULT_KILL_PASSWORD = KILL_PASSWORD
 """Password of ``KILL SOCKETS`` on the kill port (the vendor's)."""
 DEFAULT_RECORDERS = "0:16/4"
 """Installed recorders when neither ``--config`` nor ``--recorders`` is given:
@@ -41,19 +52,6 @@ NOT_INSTALLED_STATUS = "TR not installed"
 """Assumed ``STAT?`` reply for a selected slot without a recorder (§2)."""
 LIMIT_SHOTS: Mapping[str, int] = MappingProxyType({"4K": 4096, "64K": 65534})
 """Max shots set by ``LIMIT 4K`` / ``LIMIT 64K`` (assumed)."""
-MPUSH_SHOTS_GOVERN = True
-"""Assumed: an MPUSH frame holds the MPUSH shot count even when it exceeds the
-recorder's max shots (SETMAXSHOTS); the max shots applies to START/CONTINUE."""
-DROP_FRAMES_WITHOUT_PUSH_CLIENT = True
-"""Assumed: push mode belongs to the controller; frames completed while no push
-client is connected are not buffered (they are dropped and get no ledger seq)."""
-DATA_OF_EMPTY_SLOT_IS_ZERO = True
-"""Assumed: ``DATA?`` for an address without a recorder answers 2n zero bytes,
-so the binary reply keeps the command stream in step."""
-PUSH_MEMORY_DOUBLE_BUFFER = True
-"""Assumed: while frame k is transferred, acquisition k+1 runs in the other
-memory; acquisition k+2 starts only when frame k has been handed over. A slow
-client therefore delays acquisitions (back-pressure) instead of losing frames."""
 SHOT_COUNTER_RESET_BY_TRTYPE = True
 """§2: ``TRTYPE?`` also resets the shot counter of the recorder it describes."""
 PUSH_ENDS_WITH_COMMAND_CONNECTION = True

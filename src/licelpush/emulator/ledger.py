@@ -27,14 +27,24 @@ Every line also has ``time``: seconds since the emulator started (real time).
 from __future__ import annotations
 
 import json
+import logging
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from licelpush.errors import OutputError
+
+log = logging.getLogger(__name__)
+
 
 class Ledger:
-    """Appends ledger lines to a file (or nowhere, when ``path`` is None)."""
+    """Appends ledger lines to a file (or nowhere, when ``path`` is None).
+
+    A file that cannot be opened raises :class:`OutputError`. A line that cannot
+    be written (disk full) does not stop the emulator: the ledger stops there,
+    the error is logged once and kept in :attr:`error` for the caller to report.
+    """
 
     def __init__(self, path: str | Path | None, clock: Callable[[], float] = time.monotonic
                  ) -> None:
@@ -42,20 +52,35 @@ class Ledger:
         self._clock = clock
         self._t0 = clock()
         self._file: IO[str] | None = None
+        self.error: str | None = None
+        """Why the ledger stopped being written (None while it is complete)."""
         if self.path is not None:
-            self._file = self.path.open("w", encoding="utf-8")
+            try:
+                self._file = self.path.open("w", encoding="utf-8")
+            except OSError as exc:
+                raise OutputError(f"emulator ledger {self.path}: cannot create it: "
+                                  f"{exc.strerror or exc}") from None
 
     def write(self, event: str, **fields: Any) -> None:
         """One line ``{"event": event, **fields, "time": ...}``, flushed."""
         if self._file is None:
             return
         record = {"event": event, **fields, "time": round(self._clock() - self._t0, 6)}
-        self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
-        self._file.flush()
+        try:
+            self._file.write(json.dumps(record, separators=(",", ":")) + "\n")
+            self._file.flush()
+        except OSError as exc:
+            self.error = f"emulator ledger {self.path}: cannot write it: {exc.strerror or exc}"
+            log.error("%s; the ledger ends here", self.error)
+            self.close()
 
     def close(self) -> None:
         if self._file is not None:
-            self._file.close()
+            try:
+                self._file.close()
+            except OSError as exc:
+                self.error = self.error or (f"emulator ledger {self.path}: cannot write it: "
+                                            f"{exc.strerror or exc}")
             self._file = None
 
 

@@ -30,6 +30,7 @@ from licelpush.config import MEMORIES, AcquisConfig
 from licelpush.encode import FrameEncoder
 from licelpush.errors import PlanError
 from licelpush.hardware import RecorderHardware, format_trtype
+from licelpush.limits import big_endian_timestamps
 from licelpush.plan import (
     FRAME_DELIMITER,
     SHOT_COUNTER_OFFSET,
@@ -38,7 +39,6 @@ from licelpush.plan import (
 )
 
 from .assumptions import (
-    COLDFIRE_MARKER,
     DEFAULT_CAPS,
     DEFAULT_HARDWARE,
     DEFAULT_IDN,
@@ -304,7 +304,7 @@ class RawPushSource:
 class PushSession:
     """Timing of push mode (§3.2: one frame per completed acquisition of ``shots`` shots).
 
-    Acquisition k completes at ``due``; with :data:`PUSH_MEMORY_DOUBLE_BUFFER`
+    Acquisition k completes at ``due``; with the double-buffered push memory (:mod:`.assumptions`)
     the next one starts when k completes or, if later, when frame k-1 has been
     handed over. ``period`` 0 (``--max-speed``) makes frames as fast as the
     client takes them.
@@ -388,7 +388,7 @@ class Reply:
 
 
 @dataclass
-class Controller:
+class EmulatedController:
     """The emulated controller's state (pure; times are emulated seconds)."""
 
     hardware: Mapping[int, RecorderHardware]
@@ -417,7 +417,7 @@ class Controller:
 
     @property
     def big_endian_timestamp(self) -> bool:
-        return COLDFIRE_MARKER in self.idn
+        return big_endian_timestamps(self.idn)
 
     def power_up(self, now: float) -> None:
         """Power-up state: recorders at defaults, nothing selected, push mode off, clock reset."""
@@ -442,10 +442,10 @@ class Controller:
             command, args = parse_request(line)
         except CommandSyntaxError as exc:
             return Reply(exc.reply)
-        handler = getattr(self, "_cmd_" + _method_name(command.name), None)
+        handler = CONTROLLER_COMMANDS.get(command.name)
         if handler is None:
             return self._simple(command, args, now)
-        return handler(command, args, now)
+        return handler(self, command, args, now)
 
     def stop_push(self, now: float, reason: str) -> bool:
         """End push mode (SLAVE, dropped or killed connection); True if it was on."""
@@ -496,39 +496,11 @@ class Controller:
         targets = self._targets(command)
         if isinstance(targets, Reply):
             return targets
-        name = command.name
+        apply = RECORDER_COMMANDS.get(command.name)
+        if apply is None:  # pragma: no cover - every table command has an entry
+            return Reply(error_reply(command.name, "not supported by the emulator"))
         for rec in targets:
-            if name == "DISC":
-                rec.discriminator = args["level"]
-            elif name == "PRETRIG":
-                rec.pretrigger = bool(args["enabled"])
-            elif name == "THRESHOLD":
-                rec.threshold = args["mode"]
-            elif name == "SETMAXSHOTS":
-                rec.max_shots = args["shots"]
-            elif name == "SETMAXBINS":
-                rec.max_bins = args["bins"]
-            elif name == "LIMIT":
-                rec.max_shots = LIMIT_SHOTS[args["limit"]]
-            elif name == "RANGE":
-                rec.range_index = args["range"]
-            elif name == "FREQDIV":
-                rec.freqdiv = args["exponent"]
-            elif name == "BLOCK":
-                trigger = args["trigger"]
-                rec.blocked = frozenset() if trigger == "OFF" else rec.blocked | {trigger}
-            elif name in ("CLEAR", "MCLEAR"):
-                rec.clear(now, self.rate_hz)
-            elif name in ("START", "MSTART"):
-                rec.arm(now, self.rate_hz, clear=True)
-            elif name in ("CONTINUE", "MCONTINUE"):
-                rec.arm(now, self.rate_hz, clear=False)
-            elif name == "SINGLE":
-                rec.arm(now, self.rate_hz, clear=False, limit=rec.shots(now, self.rate_hz) + 1)
-            elif name in ("STOP", "MSTOP"):
-                rec.stop(now, self.rate_hz)
-            else:  # pragma: no cover - every table command has a branch or a handler
-                return Reply(error_reply(name, "not supported by the emulator"))
+            apply(rec, args, now, self.rate_hz)
         return Reply(command.reply(args))
 
     # --- commands with their own handler ---
@@ -679,16 +651,47 @@ class Controller:
                  f"{source.plan.frame_length} bytes per frame" if source.plan else "PUSH")
 
 
-_METHOD_NAMES: Mapping[str, str] = MappingProxyType({
-    "*IDN?": "idn", "CAP?": "cap", "MILLISEC?": "millisec", "SELECT": "select",
-    "STAT?": "stat", "TRTYPE?": "trtype", "FREQDIV?": "freqdiv_query", "SLAVE": "slave",
-    "MWAIT": "mwait", "DATA?": "data", "SHOTAB?": "shotab", "MSHOTAB?": "mshotab",
-    "MSHOTS?": "mshots", "PMTG": "pmtg", "PMT?": "pmt", "MPUSH": "mpush", "PUSH": "push",
+def _block(rec: RecorderState, trigger: str) -> None:
+    rec.blocked = frozenset() if trigger == "OFF" else rec.blocked | {trigger}
+
+
+RecorderCommand = Callable[[RecorderState, dict[str, Any], float, float], None]
+RECORDER_COMMANDS: Mapping[str, RecorderCommand] = MappingProxyType({
+    "DISC": lambda rec, a, now, rate: setattr(rec, "discriminator", a["level"]),
+    "PRETRIG": lambda rec, a, now, rate: setattr(rec, "pretrigger", bool(a["enabled"])),
+    "THRESHOLD": lambda rec, a, now, rate: setattr(rec, "threshold", a["mode"]),
+    "SETMAXSHOTS": lambda rec, a, now, rate: setattr(rec, "max_shots", a["shots"]),
+    "SETMAXBINS": lambda rec, a, now, rate: setattr(rec, "max_bins", a["bins"]),
+    "LIMIT": lambda rec, a, now, rate: setattr(rec, "max_shots", LIMIT_SHOTS[a["limit"]]),
+    "RANGE": lambda rec, a, now, rate: setattr(rec, "range_index", a["range"]),
+    "FREQDIV": lambda rec, a, now, rate: setattr(rec, "freqdiv", a["exponent"]),
+    "BLOCK": lambda rec, a, now, rate: _block(rec, a["trigger"]),
+    "CLEAR": lambda rec, a, now, rate: rec.clear(now, rate),
+    "MCLEAR": lambda rec, a, now, rate: rec.clear(now, rate),
+    "START": lambda rec, a, now, rate: rec.arm(now, rate, clear=True),
+    "MSTART": lambda rec, a, now, rate: rec.arm(now, rate, clear=True),
+    "CONTINUE": lambda rec, a, now, rate: rec.arm(now, rate, clear=False),
+    "MCONTINUE": lambda rec, a, now, rate: rec.arm(now, rate, clear=False),
+    "SINGLE": lambda rec, a, now, rate: rec.arm(now, rate, clear=False,
+                                                limit=rec.shots(now, rate) + 1),
+    "STOP": lambda rec, a, now, rate: rec.stop(now, rate),
+    "MSTOP": lambda rec, a, now, rate: rec.stop(now, rate),
 })
+"""Commands applied to each selected installed recorder: what each one does to it."""
 
-
-def _method_name(name: str) -> str:
-    return _METHOD_NAMES.get(name, "")
+ControllerCommand = Callable[[EmulatedController, Command, dict[str, Any], float], Reply]
+CONTROLLER_COMMANDS: Mapping[str, ControllerCommand] = MappingProxyType({
+    "*IDN?": EmulatedController._cmd_idn, "CAP?": EmulatedController._cmd_cap,
+    "MILLISEC?": EmulatedController._cmd_millisec, "SELECT": EmulatedController._cmd_select,
+    "STAT?": EmulatedController._cmd_stat, "TRTYPE?": EmulatedController._cmd_trtype,
+    "FREQDIV?": EmulatedController._cmd_freqdiv_query, "SLAVE": EmulatedController._cmd_slave,
+    "MWAIT": EmulatedController._cmd_mwait, "DATA?": EmulatedController._cmd_data,
+    "SHOTAB?": EmulatedController._cmd_shotab, "MSHOTAB?": EmulatedController._cmd_mshotab,
+    "MSHOTS?": EmulatedController._cmd_mshots, "PMTG": EmulatedController._cmd_pmtg,
+    "PMT?": EmulatedController._cmd_pmt, "MPUSH": EmulatedController._cmd_mpush,
+    "PUSH": EmulatedController._cmd_push,
+})
+"""Commands answered by the controller as a whole: their handlers."""
 
 
 def _addresses(addresses: Mapping[int, object] | tuple[int, ...]) -> str:

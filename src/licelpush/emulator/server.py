@@ -3,7 +3,7 @@
 Spec: PROTOCOL.md §1 (sockets: command P, push P+1, kill P+2), §3.2 and §3.4
 (push stream, back-pressure, a dropped or killed connection ends push mode)
 and the emulator issue (faults, ledger). The controller itself is the pure
-:class:`~licelpush.emulator.model.Controller`; this module only moves bytes,
+:class:`~licelpush.emulator.model.EmulatedController`; this module only moves bytes,
 keeps the clock and carries out the faults of the
 :class:`~licelpush.emulator.faults.FaultSchedule`.
 
@@ -42,6 +42,7 @@ from typing import Any
 import numpy as np
 
 from licelpush.hardware import RecorderHardware
+from licelpush.limits import command_port_problem
 from licelpush.plan import MPushPlan
 
 from .assumptions import (
@@ -54,7 +55,7 @@ from .assumptions import (
 )
 from .faults import FaultSchedule, FaultSpec
 from .ledger import Ledger
-from .model import Controller, EmittedFrame, installed_hardware
+from .model import EmittedFrame, EmulatedController, installed_hardware
 
 log = logging.getLogger(__name__)
 
@@ -99,8 +100,9 @@ class EmulatorOptions:
             raise ValueError(f"speed must be > 0, not {self.speed}")
         if not self.rate_hz > 0:
             raise ValueError(f"rate must be > 0 Hz, not {self.rate_hz}")
-        if not 0 <= self.port <= 65533:
-            raise ValueError(f"port must be 0 (any free) or 1..65533, not {self.port}")
+        problem = command_port_problem(self.port, allow_zero=True)
+        if problem:
+            raise ValueError(f"port {self.port}: {problem}")
         if not self.hardware:
             raise ValueError("no recorder installed")
         if self.bank_size < 1:
@@ -181,7 +183,7 @@ class EmulatorServer:
         self.sent = sent
         self._clock = clock
         self._t0 = clock()
-        self.controller = Controller(
+        self.controller = EmulatedController(
             options.hardware, idn=options.idn, caps=options.caps, rate_hz=options.rate_hz,
             seed=options.seed, clock_start_ms=options.clock_start_ms,
             max_speed=options.max_speed, bank_size=options.bank_size, powered_at=0.0)
