@@ -19,6 +19,9 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             invalidlog ...... readable log of invalid push data
             emulator/ ....... controller emulator (asyncio server + its model)
             testing ......... running the emulator in a thread
+            datafiles ....... finding and reading the data files of a directory
+            quicklook ....... time-range pictures (matplotlib)
+            monitorserver ... the live monitor: following a directory, serving the page
     core    session ......... the run's rules: events in, actions out
             plan ............ configuration + hardware -> MPUSH command, frame layout
             framing ......... push stream -> accepted frames and damaged spans
@@ -30,12 +33,17 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             commands ........ the command table (requests and replies)
             readers ......... limits of public readers of Licel files
             limits .......... fixed limits and protocol constants
+            headerlimits .... largest values of the Licel header fields
             notices ......... rate-limited warnings
             errors .......... errors and exit statuses
+            physical ........ records in physical units on a range axis
+            curtain ......... time-range grids of a channel's signal
+            monitorstate .... the monitor's health and signal documents
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``notices``, ``errors``.
+``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``, ``physical``, ``curtain``,
+``monitorstate``.
 """
 
 __version__ = "0.1.0"

@@ -15,7 +15,25 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from licelpush.licelfile import DatasetHeader
 from licelpush.physical import Profile
+
+ChannelKey = tuple[str, bool, int, str, int]
+"""device id, analogue, wavelength, polarisation, laser: one channel across files."""
+
+
+def channel_key(ds: DatasetHeader) -> ChannelKey:
+    """The identity of a dataset's channel across records and files."""
+    return (ds.device_id, ds.analogue, ds.wavelength_nm, ds.polarisation, ds.laser)
+
+
+def colour_limits(image: np.ndarray) -> tuple[float, float]:
+    """Log colour limits: 1st and 99.5th percentile of the positive values."""
+    positive = image[np.isfinite(image) & (image > 0)]
+    if positive.size == 0:
+        return 1e-3, 1.0
+    low, high = np.percentile(positive, [1.0, 99.5])
+    return float(low), float(max(high, low * 10))
 
 
 @dataclass(frozen=True)

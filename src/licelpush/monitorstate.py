@@ -23,10 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from licelpush.curtain import Curtain, row_edges
+from licelpush.curtain import ChannelKey, Curtain, channel_key, colour_limits, row_edges
 from licelpush.licelfile import DatasetHeader, Record
 from licelpush.physical import Background, channel_label, dataset_profile, range_correct
-from licelpush.quicklook import ChannelKey, channel_key, colour_limits
 
 STATUS_FRESH_S = 30.0
 """A status.json last updated longer ago than this is stale: health comes from the journal."""

@@ -20,10 +20,10 @@ from pathlib import Path
 
 import numpy as np
 
-from licelpush.curtain import Curtain, row_edges
+from licelpush.curtain import ChannelKey, Curtain, channel_key, colour_limits, row_edges
 from licelpush.datafiles import DataFile, read_intact, utc_seconds, within
 from licelpush.errors import LicelpushError
-from licelpush.licelfile import DatasetHeader, Record, parse_file_name
+from licelpush.licelfile import Record, parse_file_name
 from licelpush.physical import Background, channel_label, dataset_profile, select_channels
 
 log = logging.getLogger(__name__)
@@ -33,14 +33,6 @@ MAX_COLUMNS = 1440
 ROWS = 400
 """Range rows."""
 PLOT_EXTRA = "plot"
-
-ChannelKey = tuple[str, bool, int, str, int]
-"""device id, analogue, wavelength, polarisation, laser: one channel across files."""
-
-
-def channel_key(ds: DatasetHeader) -> ChannelKey:
-    return (ds.device_id, ds.analogue, ds.wavelength_nm, ds.polarisation, ds.laser)
-
 
 @dataclass
 class Quicklook:
@@ -149,15 +141,6 @@ def load_pyplot():
     import matplotlib.pyplot as plt
 
     return plt
-
-
-def colour_limits(image: np.ndarray) -> tuple[float, float]:
-    """Log colour limits: 1st and 99.5th percentile of the positive values."""
-    positive = image[np.isfinite(image) & (image > 0)]
-    if positive.size == 0:
-        return 1e-3, 1.0
-    low, high = np.percentile(positive, [1.0, 99.5])
-    return float(low), float(max(high, low * 10))
 
 
 def render(look: Quicklook, out: Path, *, width_px: int = 1400, dpi: int = 100) -> None:
