@@ -61,6 +61,8 @@ def test_digest_counts_without_keeping_lines():
     assert digest.quarantined_bytes == 120 and digest.run_id == "R1"
     assert digest.latest()["file"] == "f10"
     assert digest.rate_hz() == pytest.approx(1.0)  # 7 more acquisitions in 7 s
+    assert [e["n"] for e in digest.take_recent()] == list(range(1, 11))
+    assert digest.take_recent() == []  # only what came since the last call
 
 
 @pytest.mark.parametrize(("lines", "age", "state"), [

@@ -31,7 +31,7 @@ from typing import Any
 
 from licelpush.datafiles import find_data_files, read_intact, utc_seconds
 from licelpush.licelfile import parse_file_name
-from licelpush.monitorstate import JournalDigest, SignalView, health
+from licelpush.monitorstate import JournalDigest, SignalView, health, parse_utc_text
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,21 @@ class DirectoryFollower:
             return None
         return self.directory / str(latest["file"]), int(latest.get("record", 0))
 
+    def _sample_recent(self) -> None:
+        """Add to the curtains one of the acquisitions since the last poll per curtain
+        column (the newest is shown by :meth:`poll`), so that short columns have no holes."""
+        if self.digest is None:
+            return
+        column_s = self.view.window_s / self.view.columns
+        columns: set[int] = set()
+        for event in self.digest.take_recent()[:-1]:
+            t = parse_utc_text(event.get("received_utc") or event.get("utc"))
+            if t is None or "file" not in event or int(t // column_s) in columns:
+                continue
+            columns.add(int(t // column_s))
+            self._show(self.directory / str(event["file"]), int(event.get("record", 0)),
+                       latest=False)
+
     def _newest_from_walk(self) -> tuple[Path, int] | None:
         if self._polls % WALK_EVERY != 1:
             return None
@@ -159,6 +174,7 @@ class DirectoryFollower:
         now = time.time() if now is None else now
         self._polls += 1
         self._tail_journal()
+        self._sample_recent()
         newest = self._newest_from_journal() if self.digest else self._newest_from_walk()
         if newest is not None and (str(newest[0]), newest[1]) != self._shown:
             if self._show(*newest):

@@ -31,6 +31,8 @@ STATUS_FRESH_S = 30.0
 """A status.json last updated longer ago than this is stale: health comes from the journal."""
 RATE_WINDOW = 40
 """Acquisitions over which the rate is measured."""
+RECENT_KEPT = 256
+"""Acquisition lines kept between two polls, for the curtain to sample."""
 STALE_AFTER_S = 30.0
 """Without a status file, a run with no record for this long and no stop is 'waiting'."""
 
@@ -65,6 +67,7 @@ class JournalDigest:
         default_factory=lambda: deque(maxlen=RATE_WINDOW))
     """(acquisitions so far, time of the newest) at each :meth:`latest` that parsed."""
     _last_line: bytes = b""
+    _recent: deque[bytes] = field(default_factory=lambda: deque(maxlen=RECENT_KEPT))
 
     def feed(self, line: bytes) -> None:
         """One journal line (bytes without the newline); unreadable lines are skipped."""
@@ -73,6 +76,7 @@ class JournalDigest:
             if b'"clipped"' in line:
                 self.clipping += 1
             self._last_line = line
+            self._recent.append(line)
             self.last_event = "acquisition"
             self.last_acquisition = None  # parsed on demand
             return
@@ -108,6 +112,18 @@ class JournalDigest:
             if t is not None:
                 self._samples.append((self.acquisitions, t))
         return self.last_acquisition
+
+    def take_recent(self) -> list[dict[str, Any]]:
+        """The acquisition events fed since the last call (at most :data:`RECENT_KEPT`,
+        the newest), parsed; unreadable ones are left out."""
+        events = []
+        for line in self._recent:
+            try:
+                events.append(json.loads(line))
+            except ValueError:
+                continue
+        self._recent.clear()
+        return [e for e in events if isinstance(e, dict)]
 
     def rate_hz(self) -> float | None:
         """Acquisitions per second between the oldest and newest sample of :meth:`latest`."""
@@ -220,14 +236,15 @@ class SignalView:
         return {"record": self.record, "channels": list(self.channels.values())}
 
     def curtain_doc(self) -> dict[str, Any]:
-        """Every curtain as log10-scaled bytes (0 = no data), base64, columns × rows."""
+        """Every curtain as bytes, base64, columns × rows: 0 no data, 1-254 log10 scale
+        from ``low`` to ``high``, 255 clipped."""
         out = []
         for key, curtain in self.curtains.items():
             image = curtain.image()
             low, high = colour_limits(image)
             scaled = (np.log10(np.clip(image, low, high)) - math.log10(low)) / (
                 math.log10(high) - math.log10(low))
-            data = np.where(np.isfinite(image), 1 + np.round(scaled * 254), 0).astype(np.uint8)
+            data = np.where(np.isfinite(image), 1 + np.round(scaled * 253), 0).astype(np.uint8)
             data[curtain.clipped()] = 255
             out.append({"key": list(key), "label": curtain.label, "unit": curtain.unit,
                         "t0": curtain.t0, "column_s": curtain.column_s,

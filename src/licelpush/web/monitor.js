@@ -112,7 +112,8 @@ function showLive(doc) {
   const rec = doc.record || {};
   if (rec.seq === undefined) return;
   $("site").textContent = rec.site ? "· " + rec.site : "";
-  $("record").textContent = `record ${rec.name} (${rec.source}), start ${rec.start} UTC`;
+  const from = rec.source && rec.source !== rec.name ? ` (${rec.source})` : "";
+  $("record").textContent = `record ${rec.name}${from}, start ${rec.start} UTC`;
   $("record").dataset.seq = rec.seq;
   $("record").dataset.name = rec.name;
   if (rec.seq === lastSeq) return;
