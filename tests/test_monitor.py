@@ -143,6 +143,25 @@ def test_server_is_read_only(tmp_path):
         server.server_close()
 
 
+def test_ipv6_loopback(tmp_path):
+    import socket
+
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 on this machine")
+    docs = Documents()
+    try:
+        server = start_server("::1", 0, docs)
+    except OSError as exc:
+        pytest.skip(f"IPv6 loopback unavailable: {exc}")
+    try:
+        with urllib.request.urlopen(f"http://[::1]:{server.server_address[1]}/api/health",
+                                    timeout=10) as r:
+            assert json.loads(r.read()) == {}
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 def test_bind_and_bad_arguments(tmp_path, capsys):
     assert parse_bind("127.0.0.1:8080") == ("127.0.0.1", 8080)
     assert parse_bind("[::1]:0") == ("::1", 0)

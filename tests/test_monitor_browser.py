@@ -16,6 +16,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -105,6 +106,8 @@ def test_monitor_page_in_chromium(tmp_path: Path, ini: str) -> None:
                 assert sorted(page.locator(".channel-label").all_inner_texts()) == expected
                 _check_new_record_within_2_s(page, data)
                 _check_every_profile_drawn(page, len(expected))
+                if ini == "station.ini":
+                    _check_status_file_is_shown(page, data)
                 page.screenshot(path=str(tmp_path / "monitor.png"), full_page=True)
             finally:
                 browser.close()
@@ -124,6 +127,21 @@ def _check_new_record_within_2_s(page, data: Path) -> None:
     page.wait_for_function(f"(document.getElementById('record').dataset.name || '') >= "
                            f"{json.dumps(newer)}", timeout=2000)
     assert time.monotonic() - saved < 2.5  # the wait above allows 2 s, plus the call
+
+
+def _check_status_file_is_shown(page, data: Path) -> None:
+    """Where the station writes status.json, the page shows its health."""
+    now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    status = {"state": "acquiring", "updated_utc": now, "run_id": "R-status",
+              "acquisitions": 12345, "warnings": ["disk full in 5 h"], "dark": False,
+              "free_bytes": 5_000_000_000, "time_to_full_s": 18000}
+    (data / "status.json.tmp").write_text(json.dumps(status))
+    (data / "status.json.tmp").replace(data / "status.json")
+    page.wait_for_function("document.getElementById('h-acq').textContent === '12345'",
+                           timeout=3000)
+    assert "health from status.json, run R-status" in page.locator("#h-more").inner_text()
+    assert page.locator("#h-warnings li").all_inner_texts() == ["disk full in 5 h"]
+    assert "full in 5.0 h" in page.locator("#h-free").inner_text()
 
 
 def _check_every_profile_drawn(page, channels: int) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import socket
 import threading
 import time
 from dataclasses import dataclass, field
@@ -258,7 +259,11 @@ def make_handler(docs: Documents) -> type[BaseHTTPRequestHandler]:
 
 def start_server(host: str, port: int, docs: Documents) -> ThreadingHTTPServer:
     """Bind and serve in a daemon thread; returns the server (``server_address`` has the port)."""
-    server = ThreadingHTTPServer((host, port), make_handler(docs))
+    server_class = ThreadingHTTPServer
+    if ":" in host:  # an IPv6 address such as ::1
+        server_class = type("ThreadingHTTPServerV6", (ThreadingHTTPServer,),
+                            {"address_family": socket.AF_INET6})
+    server = server_class((host, port), make_handler(docs))
     server.daemon_threads = True
     threading.Thread(target=server.serve_forever, name="monitor-http", daemon=True).start()
     return server
