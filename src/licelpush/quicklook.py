@@ -143,30 +143,42 @@ def load_pyplot():
     return plt
 
 
-def render(look: Quicklook, out: Path, *, width_px: int = 1400, dpi: int = 100) -> None:
-    """Draw the quicklook to ``out`` (PNG unless the suffix says otherwise)."""
+def render(look: Quicklook, out: Path, *, width_px: int | None = None, dpi: int = 100) -> None:
+    """Draw the quicklook to ``out`` (PNG unless the suffix says otherwise); the width
+    defaults to 1400 pixels per column of panels, less when there are several."""
     plt = load_pyplot()
     n = len(look.curtains)
-    height_in = 1.2 + 2.4 * n
+    across = panels_across(n)
+    rows = math.ceil(n / across)
+    width_px = width_px or {1: 1400, 2: 2000, 4: 2800}[across]
+    height_in = max(4.2, 1.2 + (2.4 if across == 1 else 2.0) * rows)
     fig = plt.figure(figsize=(width_px / dpi, height_in), dpi=dpi)
-    grid = fig.add_gridspec(n, 3, width_ratios=(6, 1.2, 0.12), hspace=0.55, wspace=0.05,
-                            left=0.06, right=0.93, top=1 - 0.75 / height_in,
-                            bottom=0.5 / height_in)
+    outer = fig.add_gridspec(rows, across, hspace=0.6, wspace=0.3, left=0.05, right=0.93,
+                             top=1 - 0.95 / height_in, bottom=0.5 / height_in)
     period = (f"{look.start:%Y-%m-%d %H:%M:%S} – {look.stop:%Y-%m-%d %H:%M:%S} UTC, "
               f"{look.records} records")
-    fig.suptitle(f"{look.site}: range-corrected signal, {period}", fontsize=11)
-    for row, curtain in enumerate(look.curtains.values()):
-        _panel(plt, fig, grid, row, curtain)
+    fig.suptitle(f"{look.site}: range-corrected signal, {period} "
+                 "(white: no data, magenta: clipped)", fontsize=11)
+    for i, curtain in enumerate(look.curtains.values()):
+        cell = outer[i // across, i % across].subgridspec(1, 3, width_ratios=(6, 1.2, 0.15),
+                                                          wspace=0.06)
+        _panel(plt, fig, cell, curtain, 9 if across == 1 else 8)
     fig.savefig(out, dpi=dpi)
     plt.close(fig)
 
 
-def _panel(plt, fig, grid, row: int, curtain: Curtain) -> None:
+def panels_across(channels: int) -> int:
+    """Panels side by side: 1 up to 6 channels, 2 up to 16, 4 beyond (64 channels of
+    eight recorders make 16 rows)."""
+    return 1 if channels <= 6 else 2 if channels <= 16 else 4
+
+
+def _panel(plt, fig, cell, curtain: Curtain, fontsize: int) -> None:
     import matplotlib.dates as mdates
     from matplotlib.colors import ListedColormap, LogNorm
 
-    ax = fig.add_subplot(grid[row, 0])
-    side = fig.add_subplot(grid[row, 1], sharey=ax)
+    ax = fig.add_subplot(cell[0, 0])
+    side = fig.add_subplot(cell[0, 1], sharey=ax)
     image = curtain.image()
     low, high = colour_limits(image)
     shown = np.where(np.isfinite(image), np.maximum(image, low), np.nan)
@@ -186,14 +198,13 @@ def _panel(plt, fig, grid, row: int, curtain: Curtain) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, tz=timezone.utc))
     ax.set_ylabel("range km")
     ax.set_xlabel("UTC", fontsize=8, labelpad=1)
-    ax.set_title(f"{curtain.label}  (magenta: clipped, white: no data)", fontsize=9,
-                 loc="left")
-    fig.colorbar(im, cax=fig.add_subplot(grid[row, 2]), label=curtain.unit)
+    ax.set_title(curtain.label, fontsize=fontsize, loc="left")
+    fig.colorbar(im, cax=fig.add_subplot(cell[0, 2]), label=curtain.unit)
     profile = curtain.mean_profile()
     side.plot(np.where(profile > 0, profile, np.nan), curtain.row_centres_m() / 1000.0,
               lw=0.8, color="black")
     side.set_xscale("log")
-    side.set_title("mean", fontsize=9)
+    side.set_title("mean", fontsize=fontsize)
     side.tick_params(labelleft=False, labelsize=7)
 
 

@@ -45,8 +45,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
                    help="background subtracted before the range correction: tail:N (mean "
                    "of the last N bins; default tail:1000), far:START-STOP (km), "
                    "pretrigger:N (first N bins) or none")
-    p.add_argument("--width", type=int, default=1400, metavar="PX",
-                   help="picture width in pixels (default 1400, at least 800)")
+    p.add_argument("--width", type=int, metavar="PX",
+                   help="picture width in pixels, at least 800 (default 1400 for up to 6 "
+                   "channels, 2000 for up to 16 in two columns, 2800 for more in four)")
     p.set_defaults(run=run)
 
 
@@ -60,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     from licelpush.quicklook import collect, load_pyplot, render
 
     load_pyplot()  # fail before reading a day of files when the extra is missing
-    if args.width < 800:
+    if args.width is not None and args.width < 800:
         raise LicelpushError(f"--width {args.width}: at least 800 pixels")
     if args.max_range is not None and args.max_range <= 0:
         raise LicelpushError(f"--max-range {args.max_range}: must be > 0 km")
