@@ -59,8 +59,9 @@ def test_collect_leaves_the_gap_empty_and_honours_the_period(tmp_path):
     look = collect(find_data_files([tmp_path / "day"]))
     assert look.records == 20 and look.site == "Vladivos"
     curtain = next(iter(look.curtains.values()))
-    filled = curtain.filled_columns()
-    assert filled.sum() == 20 and not filled[10:20].any()
+    filled = curtain.filled_columns()  # 20 columns of 22.5 s (1.5 records)
+    assert curtain.columns == 20 and curtain.column_s == 22.5
+    assert filled[:7].all() and filled[13:].all() and not filled[7:13].any()
     part = collect(find_data_files([tmp_path / "day"]), start=START + timedelta(minutes=5),
                    stop=START + timedelta(minutes=6), channels=["532.p:pc"])
     assert part.records == 5 and len(part.curtains) == 1

@@ -49,14 +49,17 @@ class Quicklook:
 
 def _grid(files: Sequence[DataFile], start: datetime | None,
           stop: datetime | None) -> tuple[float, float, int]:
-    """t0, column seconds and column count covering the files (or the asked period)."""
+    """t0, column seconds and column count covering the files (or the asked period), from
+    the median spacing of the file times."""
     times = [utc_seconds(f.when) for f in files if f.when is not None]
     step = float(np.median(np.diff(times))) if len(times) > 1 else 60.0
     step = step if step > 0 else 1.0
     t0 = utc_seconds(start) if start else (min(times) if times else 0.0)
     t1 = (utc_seconds(stop) if stop else (max(times) if times else t0)) + step
     span = max(t1 - t0, step)
-    columns = max(1, min(MAX_COLUMNS, math.ceil(span / step)))
+    # columns 1.5 records wide: jitter in the record times leaves no false gaps, a
+    # missing record or more still shows
+    columns = max(1, min(MAX_COLUMNS, math.ceil(span / (1.5 * step))))
     return t0, span / columns, columns
 
 
