@@ -40,8 +40,8 @@ def colour_limits(image: np.ndarray) -> tuple[float, float]:
 class _RowMap:
     rows: np.ndarray
     """Row of each bin (only the bins that fall into a row)."""
-    keep: np.ndarray
-    """Bins that fall into a row."""
+    keep: slice
+    """Bins that fall into a row (contiguous: the range axis increases)."""
     per_row: np.ndarray
     """How many bins each row averages."""
 
@@ -67,6 +67,7 @@ class Curtain:
     _profile_sum: np.ndarray = field(init=False, repr=False)
     _profile_n: np.ndarray = field(init=False, repr=False)
     _maps: dict[tuple[int, float, float], _RowMap] = field(init=False, repr=False)
+    _centres_km: list[float] | None = field(init=False, default=None, repr=False)
 
     def __post_init__(self) -> None:
         rows = len(self.row_edges_m) - 1
@@ -86,9 +87,10 @@ class Curtain:
         found = self._maps.get(key)
         if found is None:
             rows = np.searchsorted(self.row_edges_m, range_m, side="right") - 1
-            keep = (rows >= 0) & (rows < self.rows)
+            inside = np.flatnonzero((rows >= 0) & (rows < self.rows))
+            keep = slice(int(inside[0]), int(inside[-1]) + 1) if inside.size else slice(0, 0)
             per_row = np.bincount(rows[keep], minlength=self.rows)
-            found = _RowMap(rows[keep], np.flatnonzero(keep), per_row)
+            found = _RowMap(rows[keep], keep, per_row)
             self._maps[key] = found
         return found
 
@@ -98,9 +100,12 @@ class Curtain:
         m = self._row_map(profile.range_m)
         values = profile.signal[m.keep]
         finite = np.isfinite(values)
-        sums = np.bincount(m.rows[finite], weights=values[finite], minlength=self.rows)
-        counts = np.bincount(m.rows[finite], minlength=self.rows) if not finite.all() \
-            else m.per_row
+        if finite.all():
+            sums = np.bincount(m.rows, weights=values, minlength=self.rows)
+            counts = m.per_row
+        else:
+            sums = np.bincount(m.rows[finite], weights=values[finite], minlength=self.rows)
+            counts = np.bincount(m.rows[finite], minlength=self.rows)
         with np.errstate(invalid="ignore", divide="ignore"):
             mean = np.where(counts > 0, sums / np.maximum(counts, 1), np.nan)
         clipped = np.zeros(self.rows, dtype=bool)
@@ -165,3 +170,9 @@ class Curtain:
 
     def row_centres_m(self) -> np.ndarray:
         return (self.row_edges_m[:-1] + self.row_edges_m[1:]) / 2
+
+    def row_centres_km(self) -> list[float]:
+        """Row centres in km to 0.1 m, as a list (kept: the rows never change)."""
+        if self._centres_km is None:
+            self._centres_km = np.round(self.row_centres_m() / 1000.0, 4).tolist()
+        return self._centres_km

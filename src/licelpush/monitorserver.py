@@ -41,7 +41,8 @@ POLL_S = 0.5
 WALK_EVERY = 10
 """Without a journal the directory is walked every this many polls."""
 CURTAIN_EVERY_S = 5.0
-"""The curtain document is rebuilt at most this often."""
+"""The curtain document is rebuilt at most this often (and at most three times per
+curtain column)."""
 MAX_JOURNAL_READ = 16 << 20
 """Bytes of journal read per poll at most (a long journal is caught up over several polls)."""
 STATIC = {"/": ("index.html", "text/html; charset=utf-8"),
@@ -183,11 +184,11 @@ class DirectoryFollower:
         report = health(self.digest, self._status(), now, self._free_bytes())
         live = dict(self.view.live(), health=report, directory=str(self.directory),
                     updated_utc=now)
-        docs = {"live": _json(live), "health": _json(report)}
-        if now - self._curtain_built >= CURTAIN_EVERY_S:
-            docs["curtain"] = _json(self.view.curtain_doc())
+        self.docs.set(live=_json(live), health=_json(report))  # the newest record first
+        column_s = self.view.window_s / self.view.columns
+        if now - self._curtain_built >= max(CURTAIN_EVERY_S, column_s / 3):
+            self.docs.set(curtain=_json(self.view.curtain_doc()))
             self._curtain_built = now
-        self.docs.set(**docs)
 
     def _status(self) -> dict[str, Any] | None:
         path = self.directory / "status.json"

@@ -178,7 +178,13 @@ def health(digest: JournalDigest | None, status: dict[str, Any] | None, now: flo
 
 
 def _finite(values: np.ndarray, digits: int = 5) -> list[float | None]:
-    return [float(f"{v:.{digits}g}") if math.isfinite(v) else None for v in values.tolist()]
+    """Values rounded to ``digits`` significant digits (short JSON), None for NaN."""
+    finite = np.isfinite(values) & (values != 0)
+    out = np.where(np.isfinite(values), values, 0.0)
+    magnitude = np.floor(np.log10(np.abs(out, where=finite, out=np.ones_like(out))))
+    scale = 10.0 ** (digits - 1 - magnitude)
+    out = np.where(finite, np.round(out * scale) / scale, out)
+    return [v if ok else None for v, ok in zip(out.tolist(), np.isfinite(values).tolist())]
 
 
 @dataclass
@@ -264,6 +270,6 @@ def _channel_doc(profile, curtain: Curtain, mean: np.ndarray,
         "type": "analogue" if ds.analogue else "photon counting", "laser": ds.laser,
         "shots": ds.shots, "unit": profile.unit, "background": profile.background,
         "bin_shift": profile.bin_shift,
-        "range_km": _finite(curtain.row_centres_m() / 1000.0),
+        "range_km": curtain.row_centres_km(),
         "values": _finite(mean), "clipped_rows": np.flatnonzero(clipped).tolist(),
     }
