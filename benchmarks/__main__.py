@@ -1,8 +1,8 @@
 """``python -m benchmarks``: run the benchmarks, print a table, write JSON (issue 6).
 
 Run from the repository root. ``--only`` picks one benchmark (pipeline,
-end_to_end, steady_state, idle, and the ones not run by default: quicklook_day,
-monitor_cpu), ``--configs`` the configurations of the
+end_to_end, steady_state, idle, export_netcdf, and the ones not run by default:
+quicklook_day, monitor_cpu), ``--configs`` the configurations of the
 pipeline and end-to-end benchmarks, ``--frames`` the frame count of those two,
 ``--quick`` tiny sizes and short measurements (used by the smoke test).
 """
@@ -19,9 +19,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from benchmarks import configs, end_to_end, idle, looking, pipeline, steady_state
+from benchmarks import configs, end_to_end, export_netcdf, idle, looking, pipeline, steady_state
 
-DEFAULT_BENCHMARKS = ("pipeline", "end_to_end", "steady_state", "idle")
+DEFAULT_BENCHMARKS = ("pipeline", "end_to_end", "steady_state", "idle", "export_netcdf")
 LOOKING_BENCHMARKS = ("quicklook_day", "monitor_cpu")
 """Run only when named with --only (a day of files takes minutes to generate)."""
 BENCHMARKS = DEFAULT_BENCHMARKS + LOOKING_BENCHMARKS
@@ -132,6 +132,11 @@ def _row(result: dict) -> tuple[str, str, str, str, str]:
     elif kind == "idle":
         text = (f"{result['cpu_percent']:.3f} % of one core over {result['seconds']:.0f} s, "
                 f"{result['frames']} frames")
+    elif kind == "export_netcdf":
+        text = (f"{_fmt_rate(result['bytes_per_s'], 'B/s')} of Licel input "
+                f"({result['files']} files, {result['input_bytes'] / 1e6:.0f} MB in "
+                f"{result['seconds']:.1f} s; {_fmt_rate(result['bytes_per_cpu_s'], 'B')} per CPU "
+                f"second), peak RSS {result['max_rss_bytes'] / 1e6:.0f} MB")
     else:  # pragma: no cover
         text = json.dumps(result)
     met = result.get("met")
@@ -196,6 +201,10 @@ def run_all(args: argparse.Namespace, report: Callable[[dict], None] | None = No
             add(_guard("idle", "typical", idle.TARGET_TEXT,
                        lambda: idle.run(args.stations, workdir, out_base, seconds=seconds,
                                         quick=args.quick)))
+        if "export_netcdf" in chosen:
+            add(_guard("export_netcdf", "typical", export_netcdf.TARGET_TEXT,
+                       lambda: export_netcdf.run(args.stations, workdir, out_base,
+                                                 quick=args.quick)))
         if "quicklook_day" in chosen:
             files = 20 if args.quick else args.day_files
             add(_guard("quicklook_day", "day", looking.QUICKLOOK_TARGET_TEXT,

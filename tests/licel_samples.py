@@ -65,3 +65,34 @@ def make_record(datasets: list[DatasetHeader], *, site: str = "Vladivos",
         datasets=tuple(datasets), timestamp_ms=timestamp_ms, extra=extra,
     )
     return Record(header=header, data=tuple(profile(ds, rng) for ds in datasets))
+
+
+def vendor_layout(record: Record, *, timestamp: int = 0) -> bytes:
+    """``record`` as the vendor's Python library writes it (LICEL_FILE_FORMAT.md, "Vendor
+    Python writer deviations"): LF header lines without padding or leading space on line 1,
+    unpadded bins and shots, the polarisation number in field 5, the bin-shift thousandths
+    as %3d, dataset count ``01`` when there is no controller timestamp."""
+    h = record.header
+    (s1, s2, s3), (r1, r2, r3) = h.laser_shots, h.laser_rates_hz
+    when = "%d/%m/%Y %H:%M:%S"
+    lines = [
+        h.name,
+        f" {h.site:8s} {h.start.strftime(when)} {h.stop.strftime(when)} "
+        f"{round(h.altitude_m):04d} {h.longitude:011.6f} {h.latitude:011.6f} {h.zenith:04.1f} "
+        f"{h.azimuth or 0.0:04.1f}",
+        f" {s1} {r1:04d} {s2:07d} {r2:04d} "
+        + (f"{len(h.datasets):02d} {s3:07d} {r3:04d} {timestamp:d}" if timestamp
+           else f"01 {s3:07d} {r3:04d}"),
+    ]
+    for ds in h.datasets:
+        whole, thousandths = divmod(round(ds.bin_shift * 1000), 1000)
+        scale = f"{ds.input_range_mv / 1000:.3f}" if ds.analogue else f"{ds.discriminator_mv:.4f}"
+        lines.append(
+            f" 1 {0 if ds.analogue else 1} {ds.laser} {ds.bins} {'opsrl'.index(ds.polarisation)}"
+            f" {ds.pmt_voltage:04d} {ds.bin_width_m:.2f} {ds.wavelength_nm:05d}.{ds.polarisation}"
+            f" 0 0 {whole:02d} {thousandths:3d} {ds.adc_bits if ds.analogue else 0:02d}"
+            f" {ds.shots} {scale} {ds.device_id}"
+        )
+    text = "\n".join(lines) + "\n\n"
+    body = b"".join(np.asarray(v, dtype="<i4").tobytes() + b"\r\n" for v in record.data)
+    return text.encode("ascii") + body

@@ -113,6 +113,15 @@ def test_idle_reports_cpu_share(document: dict) -> None:
     assert r["met"] == (r["cpu_percent"] <= 1.0)
 
 
+def test_export_netcdf_reports_rate_and_memory(document: dict) -> None:
+    (r,) = results(document, "export_netcdf")
+    assert r["files"] == 20 and r["input_bytes"] > 20 * 200_000  # 52 000 int32 per record
+    assert r["bytes_per_s"] == pytest.approx(r["input_bytes"] / r["seconds"])
+    assert r["bytes_per_cpu_s"] == pytest.approx(r["input_bytes"] / r["cpu_seconds"])
+    assert r["max_rss_bytes"] > 10 * 2**20 and r["output_bytes"] > 0
+    assert r["met"] == (r["bytes_per_s"] >= 100e6 and r["max_rss_bytes"] < 500e6)
+
+
 def test_looking_benchmarks_run_at_tiny_size(tmp_path: Path) -> None:
     """quicklook_day and monitor_cpu are not in the default run; at --quick size they run
     and report what they measured."""

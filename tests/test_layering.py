@@ -16,14 +16,14 @@ import licelpush
 PACKAGE = Path(licelpush.__file__).parent
 CORE = ("config", "hardware", "plan", "commands", "framing", "decode", "encode", "licelfile",
         "records", "readers", "session", "limits", "headerlimits", "notices", "errors",
-        "physical", "curtain", "monitorstate")
+        "physical", "channelkey", "sccmap", "rewrite", "curtain", "monitorstate")
 """Modules that compute only; they take bytes, text and times and give back values."""
 IO_STDLIB = {"socket", "asyncio", "threading", "signal", "select", "selectors", "queue",
              "subprocess"}
 """Standard-library modules that wait on or talk to the outside world."""
 IO_PROJECT = {"client", "acquisition", "filewriter", "journal", "runlink", "runoutput",
-              "runrecords", "invalidlog", "testing", "emulator", "cli", "platform", "datafiles",
-              "quicklook", "monitorserver"}
+              "runrecords", "invalidlog", "testing", "emulator", "cli", "platform",
+              "datafiles", "netcdflib", "cfnetcdf", "scc", "quicklook", "monitorserver"}
 """The project's IO edges (and the packages that hold them)."""
 
 

@@ -92,8 +92,11 @@ def test_quicklook_damaged_file_and_bad_arguments(tmp_path, capsys):
     out = tmp_path / "look.png"
     assert cli.main(["quicklook", str(tmp_path / "day"), "-o", str(out)]) == EXIT_DAMAGED_FILE
     assert out.exists() and victim.name in capsys.readouterr().err
-    for bad in (["--from", "yesterday"], ["--channels", "355"], ["--width", "300"],
-                ["--from", "2030-01-01"]):
+    with pytest.raises(SystemExit) as usage:  # argparse refuses a time that is not ISO 8601
+        cli.main(["quicklook", str(tmp_path / "day"), "-o", str(out), "--from", "yesterday"])
+    assert usage.value.code == EXIT_USAGE
+    assert "'yesterday' is not an ISO 8601 time" in capsys.readouterr().err
+    for bad in (["--channels", "355"], ["--width", "300"], ["--from", "2030-01-01"]):
         assert cli.main(["quicklook", str(tmp_path / "day"), "-o", str(out), *bad]) == EXIT_USAGE
         assert capsys.readouterr().err.count("\n") == 1
     assert cli.main(["quicklook", str(tmp_path / "nothing"), "-o", str(out)]) == EXIT_USAGE

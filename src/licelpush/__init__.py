@@ -19,7 +19,10 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             invalidlog ...... readable log of invalid push data
             emulator/ ....... controller emulator (asyncio server + its model)
             testing ......... running the emulator in a thread
-            datafiles ....... finding and reading the data files of a directory
+            datafiles ....... finding and streaming a station's Licel files
+            netcdflib ....... the optional netCDF library, files written whole
+            cfnetcdf ........ CF-1.8 netCDF product
+            scc ............. SCC raw-data product
             quicklook ....... time-range pictures (matplotlib)
             monitorserver ... the live monitor: following a directory, serving the page
     core    session ......... the run's rules: events in, actions out
@@ -36,14 +39,17 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             headerlimits .... largest values of the Licel header fields
             notices ......... rate-limited warnings
             errors .......... errors and exit statuses
-            physical ........ records in physical units on a range axis
+            physical ........ physical units (mV, MHz) and range axes
+            channelkey ...... which recorder memory a dataset comes from
+            sccmap .......... SCC channel map (TOML)
+            rewrite ......... records re-encoded with times in UTC
             curtain ......... time-range grids of a channel's signal
             monitorstate .... the monitor's health and signal documents
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``licelfile``, ``config``, ``hardware``, ``commands``,
-``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``, ``physical``, ``curtain``,
-``monitorstate``.
+``readers``, ``limits``, ``headerlimits``, ``notices``, ``errors``,
+``physical``, ``channelkey``, ``sccmap``, ``rewrite``, ``curtain``, ``monitorstate``.
 """
 
 __version__ = "0.1.0"

@@ -1,61 +1,176 @@
-"""Finding Licel raw data files in the output directory of a station (IO edge).
+"""Finding and streaming the Licel files of a station's output for the data products.
 
-Data files may sit directly in the directory or in sub-folders (a day layout
-such as ``2026/05/13``, a ``dark/`` folder): :func:`find_data_files` walks
-the tree and keeps every file whose name is a Licel file name
-(``<prefix>YYMDDhh.mmsscc``, see :func:`licelpush.licelfile.parse_file_name`).
-The time in the name is the record's start time as written (UTC unless the
-station writes local time).
+PATH arguments may be files or directories. Directories are walked
+recursively (day folders such as ``2026/11/30``); files whose names are Licel
+file names (:func:`licelpush.licelfile.parse_file_name`) are taken, other
+files (journals, quarantine, plots) are ignored, and ``dark/`` folders are
+skipped unless asked for (dark runs are read with ``--dark``). A file named
+explicitly is always taken. Files are ordered by the time in their names,
+records by their position in the file; only one file is held in memory at a
+time.
+
+The acquisition journals (``journal-<run>.jsonl``, :mod:`licelpush.journal`)
+found in the walked directories and their parents up to the PATH give each
+record its run id, connection number and frame CRC-32.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import os
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from licelpush.errors import DamagedFileError, LicelpushError
+from licelpush.errors import EXIT_DAMAGED_FILE, DamagedFileError, LicelpushError
 from licelpush.licelfile import Record, parse_file_name, scan_records
 
 log = logging.getLogger(__name__)
 
+DARK_FOLDER = "dark"
+
+
+@dataclass(frozen=True)
+class Trace:
+    """Where an acquisition came from, by the journal (``None`` fields: no journal entry)."""
+
+    run: str | None = None
+    connection: int | None = None
+    crc32: int | None = None
+    clipped: tuple[int, ...] | None = None
+    """Bins flagged as clipped per dataset (zeros when the journal names none)."""
+
+
+@dataclass(frozen=True, eq=False)
+class SourceRecord:
+    """One record with its file, its index in the file and its journal trace."""
+
+    path: Path
+    index: int
+    record: Record
+    trace: Trace
+
+
+def _sort_key(path: Path) -> tuple[datetime, str]:
+    parsed = parse_file_name(path.name)
+    return (parsed[1] if parsed else datetime.max, str(path))
+
+
+def find_licel_files(paths: Sequence[str | Path], *, skip_dark: bool = True) -> list[Path]:
+    """The Licel files named by ``paths`` (files or directories), in time order.
+
+    Raises :class:`LicelpushError` (exit status 2) for a path that does not exist.
+    """
+    found: list[Path] = []
+    for item in paths:
+        path = Path(item)
+        if path.is_file():
+            found.append(path)
+        elif path.is_dir():
+            for root, dirs, files in os.walk(path):
+                dirs[:] = sorted(d for d in dirs if not (skip_dark and d == DARK_FOLDER))
+                found.extend(Path(root) / f for f in files if parse_file_name(f))
+        else:
+            raise LicelpushError(f"{path}: no such file or directory")
+    unique = {p.resolve(): p for p in found}
+    return sorted(unique.values(), key=_sort_key)
+
+
+def _journal_dirs(files: Iterable[Path], roots: Sequence[str | Path]) -> list[Path]:
+    """The directories of ``files`` and their parents up to (and including) the roots."""
+    stops = {Path(r).resolve() if Path(r).is_dir() else Path(r).resolve().parent for r in roots}
+    dirs: dict[Path, None] = {}
+    for directory in {f.resolve().parent for f in files}:
+        current = directory
+        while True:
+            dirs[current] = None
+            if current in stops or current.parent == current:
+                break
+            current = current.parent
+    return list(dirs)
+
+
+def load_traces(files: Sequence[Path], roots: Sequence[str | Path]) -> dict[tuple[str, int], Trace]:
+    """``(file name, record index) -> Trace`` from the journals beside the files."""
+    traces: dict[tuple[str, int], Trace] = {}
+    for directory in _journal_dirs(files, roots):
+        for journal in sorted(directory.glob("journal-*.jsonl")):
+            run = journal.stem[len("journal-"):]
+            try:
+                lines = journal.read_text(encoding="utf-8").splitlines()
+            except OSError as exc:
+                log.warning("%s: cannot read the journal: %s", journal, exc.strerror or exc)
+                continue
+            for number, line in enumerate(lines, 1):
+                try:
+                    event = json.loads(line) if line.strip() else {}
+                except json.JSONDecodeError:
+                    log.warning("%s line %d: not JSON, skipped", journal, number)
+                    continue
+                if event.get("event") != "acquisition" or "file" not in event:
+                    continue
+                clipped = event.get("clipped")
+                traces[(Path(str(event["file"])).name, int(event.get("record", 0)))] = Trace(
+                    run=run, connection=event.get("connection"), crc32=event.get("crc32"),
+                    clipped=tuple(clipped) if clipped is not None else None,
+                )
+    return traces
+
+
+@dataclass
+class RecordStream:
+    """Iterates over the records of ``files`` between ``first`` and ``last`` (start
+    times, UTC, ``last`` excluded); damaged files are reported, their intact records
+    kept, and :attr:`status` becomes EXIT_DAMAGED_FILE."""
+
+    files: Sequence[Path]
+    first: datetime | None = None
+    last: datetime | None = None
+    traces: dict[tuple[str, int], Trace] = field(default_factory=dict)
+    status: int = 0
+    damaged: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[SourceRecord]:
+        for path in self.files:
+            try:
+                buf = path.read_bytes()
+            except OSError as exc:
+                raise LicelpushError(f"{path}: cannot read: {exc.strerror or exc}") from None
+            records, error = scan_records(buf, str(path))
+            if error is not None:
+                log.warning("damaged: %s (its %d intact record(s) are used)", error.message,
+                            len(records))
+                self.damaged.append(error.message)
+                self.status = EXIT_DAMAGED_FILE
+            for index, record in enumerate(records):
+                start = record.header.start
+                if (self.first is not None and start < self.first) or (
+                        self.last is not None and start >= self.last):
+                    continue
+                trace = self.traces.get((path.name, index), Trace())
+                yield SourceRecord(path, index, record, trace)
+
+
+# ------------------------------------------------------------------ looking at the data
+
 
 @dataclass(frozen=True)
 class DataFile:
+    """A Licel file and the time in its name (for quicklooks and the monitor)."""
+
     path: Path
     when: datetime | None
-    """Time from the file name (naive, as written), None when the name is not a Licel name."""
-
-
-def _walk(directory: Path) -> Iterator[DataFile]:
-    for root, dirs, names in os.walk(directory):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in names:
-            parsed = parse_file_name(name)
-            if parsed is not None:
-                yield DataFile(Path(root) / name, parsed[1])
+    """Time from the file name (naive, as written); None when the name is not a Licel name."""
 
 
 def find_data_files(paths: Sequence[str | Path]) -> list[DataFile]:
-    """Licel files named or found under ``paths``, ordered by the time in their name.
-
-    A named file is taken whatever its name; a directory is walked. A path that
-    does not exist raises :class:`LicelpushError` (exit status 2).
-    """
-    found: list[DataFile] = []
-    for item in paths:
-        path = Path(item)
-        if path.is_dir():
-            found.extend(_walk(path))
-        elif path.is_file():
-            parsed = parse_file_name(path.name)
-            found.append(DataFile(path, parsed[1] if parsed else None))
-        else:
-            raise LicelpushError(f"{path}: no such file or directory")
-    found.sort(key=lambda f: (f.when or datetime.min, str(f.path)))
+    """:func:`find_licel_files` with the time of each file's name, in time order."""
+    found = []
+    for path in find_licel_files(paths):
+        parsed = parse_file_name(path.name)
+        found.append(DataFile(path, parsed[1] if parsed else None))
     return found
 
 
@@ -73,10 +188,8 @@ def within(files: Sequence[DataFile], start: datetime | None, stop: datetime | N
 
 
 def read_intact(path: Path) -> tuple[list[Record], DamagedFileError | None]:
-    """Every intact record of the file and the damage after them (or None).
-
-    An unreadable file is reported as damage at byte 0.
-    """
+    """Every intact record of the file and the damage after them (or None); an
+    unreadable file is reported as damage at byte 0."""
     try:
         buf = path.read_bytes()
     except OSError as exc:
@@ -89,15 +202,3 @@ def utc_seconds(when: datetime) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return when.timestamp()
-
-
-def parse_utc(text: str) -> datetime:
-    """An ISO 8601 time (``2026-05-13T21:00``, ``2026-05-13 21:00:00Z``, a date) as a
-    naive UTC datetime; raises LicelpushError naming the accepted form."""
-    try:
-        when = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise LicelpushError(f"time {text!r} is not ISO 8601 (e.g. 2026-05-13T21:00Z)") from None
-    if when.tzinfo is not None:
-        when = when.astimezone(timezone.utc).replace(tzinfo=None)
-    return when

@@ -24,6 +24,7 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "split",
     "emulate",
     "acquire",
+    "export",
     "profile_cmd",
     "quicklook_cmd",
     "monitor_cmd",

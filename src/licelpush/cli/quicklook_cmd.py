@@ -12,6 +12,8 @@ import argparse
 import sys
 from typing import Any
 
+from licelpush.cli.export import iso_time
+
 NAME = "quicklook"
 
 
@@ -27,7 +29,8 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "analogue bins at full scale in every shot are magenta. Needs matplotlib: "
         "pip install 'licelpush[plot]'.",
         epilog="PATH may be Licel files, a directory or a day folder; directories are "
-        "walked (sub-folders too). Times are ISO 8601 UTC (2026-05-13T21:00Z). Channels as "
+        "walked (sub-folders too, dark/ folders skipped). Times are ISO 8601 UTC "
+        "(2026-05-13T21:00Z). Channels as "
         "in 'licelpush profile': 0, BT0, 532, 532.p, 532.p:pc. Exit status 4 if a damaged "
         "file was met (the picture still shows its intact records), 2 for a bad argument or "
         "no data, 5 if the picture cannot be written.",
@@ -35,8 +38,10 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.add_argument("paths", nargs="+", metavar="PATH", help="Licel file(s) or directories")
     p.add_argument("-o", "--output", required=True, metavar="FILE",
                    help="picture to write (PNG; .svg or .pdf by suffix)")
-    p.add_argument("--from", dest="start", metavar="T", help="first record time (UTC)")
-    p.add_argument("--to", dest="stop", metavar="T", help="last record time (UTC)")
+    p.add_argument("--from", dest="start", type=iso_time, metavar="T",
+                   help="first record start time (ISO 8601, UTC)")
+    p.add_argument("--to", dest="stop", type=iso_time, metavar="T",
+                   help="last record start time (ISO 8601, UTC)")
     p.add_argument("--channels", action="append", default=[], metavar="SEL",
                    help="channel(s) to draw, comma separated or repeated (default all)")
     p.add_argument("--max-range", type=float, metavar="KM",
@@ -55,7 +60,7 @@ def run(args: argparse.Namespace) -> int:
     """Collect and draw; returns the exit status."""
     from pathlib import Path
 
-    from licelpush.datafiles import find_data_files, parse_utc
+    from licelpush.datafiles import find_data_files
     from licelpush.errors import EXIT_DAMAGED_FILE, LicelpushError, OutputError
     from licelpush.physical import parse_background
     from licelpush.quicklook import collect, load_pyplot, render
@@ -69,10 +74,9 @@ def run(args: argparse.Namespace) -> int:
         background = parse_background(args.background)
     except ValueError as exc:
         raise LicelpushError(str(exc)) from None
-    start = parse_utc(args.start) if args.start else None
-    stop = parse_utc(args.stop) if args.stop else None
     channels = [c for item in args.channels for c in item.split(",") if c.strip()]
-    look = collect(find_data_files(args.paths), start=start, stop=stop, channels=channels,
+    look = collect(find_data_files(args.paths), start=args.start, stop=args.stop,
+                   channels=channels,
                    max_range_m=args.max_range * 1000.0 if args.max_range else None,
                    background=background)
     for line in look.damaged:

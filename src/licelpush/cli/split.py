@@ -12,6 +12,8 @@ public reader reads, so each acquisition is there exactly once for them. A
 record whose file already exists with the same bytes (an earlier split) is
 not written again. Exit status 4 if a file is damaged (its
 intact records before the damage are still split), 2 if a file is missing.
+
+``--rewrite`` re-encodes instead of copying (:mod:`licelpush.cli.rewrite_cmd`).
 """
 
 from __future__ import annotations
@@ -39,11 +41,27 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "-o", "--output-dir", metavar="DIR",
         help="directory for the one-record files (default: the directory of each input file)",
     )
+    p.add_argument(
+        "--rewrite", action="store_true",
+        help="re-encode every record (values unchanged) into a file of its own in DIR (-o, "
+        "required) in licelpush's layout (CRLF, padded header lines), so every public reader "
+        "accepts files of the vendor's Python library (LF lines, several records per file)",
+    )
+    p.add_argument(
+        "--time-zone", metavar="TZ",
+        help="with --rewrite: the header times are local time of TZ (the vendor writes the PC's "
+        "local time); they and the file names are converted to UTC. TZ: UTC, an offset like "
+        "+01:00, or a name like Europe/Berlin",
+    )
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
     """Split every file; returns the exit status."""
+    if args.rewrite or args.time_zone:
+        from licelpush.cli.rewrite_cmd import run_rewrite
+
+        return run_rewrite(args)
     from pathlib import Path
 
     from licelpush.cli.filescan import FileScan
