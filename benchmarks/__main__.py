@@ -1,10 +1,11 @@
 """``python -m benchmarks``: run the benchmarks, print a table, write JSON (issue 6).
 
 Run from the repository root. ``--only`` picks one benchmark (pipeline,
-end_to_end, steady_state, idle, export_netcdf, framing, latency, hostile, poll),
-``--configs`` the configurations of the pipeline, end-to-end and framing
-benchmarks, ``--frames`` the frame count of the first two, ``--quick`` tiny
-sizes and short measurements (used by the smoke test).
+end_to_end, steady_state, idle, export_netcdf, framing, latency, hostile, poll,
+and the ones not run by default: quicklook_day, monitor_cpu), ``--configs`` the
+configurations of the pipeline, end-to-end and framing benchmarks, ``--frames``
+the frame count of the first two, ``--quick`` tiny sizes and short measurements
+(used by the smoke test).
 """
 
 from __future__ import annotations
@@ -26,13 +27,17 @@ from benchmarks import (
     framing,
     idle,
     latency,
+    looking,
     pipeline,
     poll,
     steady_state,
 )
 
-BENCHMARKS = ("pipeline", "end_to_end", "steady_state", "idle", "export_netcdf", "framing",
-              "latency", "hostile", "poll")
+DEFAULT_BENCHMARKS = ("pipeline", "end_to_end", "steady_state", "idle", "export_netcdf",
+                      "framing", "latency", "hostile", "poll")
+LOOKING_BENCHMARKS = ("quicklook_day", "monitor_cpu")
+"""Run only when named with --only (a day of files takes minutes to generate)."""
+BENCHMARKS = DEFAULT_BENCHMARKS + LOOKING_BENCHMARKS
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
 
 
@@ -87,6 +92,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         "(default: a temporary directory in the repository)")
     p.add_argument("--idle-seconds", type=float, default=idle.DEFAULT_SECONDS,
                    help=f"idle measurement time (default {idle.DEFAULT_SECONDS:g} s)")
+    p.add_argument("--day-files", type=int, default=looking.DAY_FILES, metavar="N",
+                   help=f"files of quicklook_day (default {looking.DAY_FILES}: a day of 15-s "
+                   "files)")
+    p.add_argument("--monitor-seconds", type=float, default=60.0, metavar="S",
+                   help="length of each monitor_cpu run (default 60 s)")
     p.add_argument("--quick", action="store_true",
                    help="tiny sizes and short measurements (smoke test; numbers meaningless)")
     return p.parse_args(argv)
@@ -129,6 +139,15 @@ def _row(result: dict) -> tuple[str, str, str, str, str]:
                 f"{result['datasets_per_acquisition']} DATA? each), "
                 f"{_fmt_rate(result['bytes_per_s'], 'B/s')}, lost {result['acquisitions_lost']}, "
                 f"{result['cpu_s_per_acquisition'] * 1e3:.2f} ms CPU/acq")
+    elif kind == "quicklook_day":
+        text = (f"{result['files']} files ({result['data_bytes'] / 1e9:.2f} GB) drawn in "
+                f"{result['wall_s']:.1f} s wall, {result['cpu_s']:.1f} s CPU, peak RSS "
+                f"{result['max_rss_bytes'] / 2**20:.0f} MiB")
+    elif kind == "monitor_cpu":
+        text = (f"monitor {result['monitor_cpu_percent']:.2f} % of one core; acquire write "
+                f"latency p99 {result['p99_ms_alone']:.1f} ms alone, "
+                f"{result['p99_ms_watched']:.1f} ms watched (p50 {result['p50_ms_alone']:.1f}"
+                f" / {result['p50_ms_watched']:.1f} ms)")
     elif kind == "idle":
         text = (f"{result['cpu_percent']:.3f} % of one core over {result['seconds']:.0f} s, "
                 f"{result['frames']} frames")
@@ -180,7 +199,7 @@ def _guard(kind: str, name: str, target: str, fn: Callable[[], dict | list[dict]
 
 def run_all(args: argparse.Namespace, report: Callable[[dict], None] | None = None) -> dict:
     """Run the selected benchmarks; returns the JSON document."""
-    chosen = args.only or list(BENCHMARKS)
+    chosen = args.only or list(DEFAULT_BENCHMARKS)
     benches = configs.select(args.configs)
     results: list[dict] = []
 
@@ -238,6 +257,14 @@ def run_all(args: argparse.Namespace, report: Callable[[dict], None] | None = No
                 count = args.frames or (5 if args.quick else None)
                 add(_guard("poll", bench.name, "-", lambda b=bench, n=count: poll.run(
                     b, args.stations, workdir, out_base, acquisitions=n)))
+        if "quicklook_day" in chosen:
+            files = 20 if args.quick else args.day_files
+            add(_guard("quicklook_day", "day", looking.QUICKLOOK_TARGET_TEXT,
+                       lambda: looking.quicklook_day(workdir, out_base, files=files)))
+        if "monitor_cpu" in chosen:
+            seconds = 3.0 if args.quick else args.monitor_seconds
+            add(_guard("monitor_cpu", "day@20Hz", looking.MONITOR_TARGET_TEXT,
+                       lambda: looking.monitor_cpu(workdir, out_base, seconds=seconds)))
     return {
         "machine": machine(),
         "started_unix": started,

@@ -158,3 +158,22 @@ def test_poll_results_are_consistent(document: dict) -> None:
             assert r["frame_length"] == frame_length("eight")
         assert r["acquisitions_per_s"] > 0
         assert r["bytes_per_s"] == pytest.approx(r["acquisitions_per_s"] * r["frame_length"])
+
+def test_looking_benchmarks_run_at_tiny_size(tmp_path: Path) -> None:
+    """quicklook_day and monitor_cpu are not in the default run; at --quick size they run
+    and report what they measured."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "quicklook_day", "--only",
+         "monitor_cpu", "--output-dir", str(tmp_path), "--json", str(tmp_path / "r.json")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    document = json.loads((tmp_path / "r.json").read_text())
+    day, = results(document, "quicklook_day")
+    assert day["files"] == 20 and day["data_bytes"] > 20 * 4 * 16379 * 4
+    assert day["wall_s"] > 0 and day["max_rss_bytes"] > 0
+    monitor, = results(document, "monitor_cpu")
+    assert monitor["acquisitions_alone"] > 0 and monitor["acquisitions_watched"] > 0
+    assert monitor["monitor_cpu_percent"] >= 0
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # generated data removed

@@ -17,7 +17,7 @@ PACKAGE = Path(licelpush.__file__).parent
 CORE = ("config", "hardware", "plan", "commands", "framing", "decode", "encode", "licelfile",
         "records", "recordtimes", "readers", "session", "limits", "notices", "errors",
         "wordlayout", "events", "physical", "channelkey", "sccmap", "rewrite", "hv",
-        "layout", "diskguard", "schedule", "status", "workdir")
+        "layout", "diskguard", "schedule", "status", "curtain", "monitorstate", "workdir")
 """Modules that compute only; they take bytes, text and times and give back values."""
 IO_STDLIB = {"socket", "asyncio", "threading", "signal", "select", "selectors", "queue",
              "subprocess"}
@@ -25,7 +25,8 @@ IO_STDLIB = {"socket", "asyncio", "threading", "signal", "select", "selectors", 
 IO_PROJECT = {"client", "acquisition", "filewriter", "journal", "runlink", "runoutput",
               "runrecords", "invalidlog", "testing", "emulator", "cli", "platform",
               "datafiles", "netcdflib", "cfnetcdf", "scc", "tailrepair", "discovery",
-              "runpoll", "station", "statusfile", "sdnotify", "layoutwriter"}
+              "runpoll", "station", "statusfile", "sdnotify", "layoutwriter", "quicklook",
+              "monitorserver"}
 """The project's IO edges (and the packages that hold them)."""
 
 

@@ -104,6 +104,11 @@ def test_parse_background():
     assert parse_background("none") is None
     assert parse_background("far:25-30") == Background(far_m=(25000.0, 30000.0))
     assert parse_background("pretrigger:100") == Background(pretrigger_bins=100)
+    assert parse_background("tail:3") == Background(tail_bins=3)
+    tail = dataset_profile(photon(0, 532, shots=1, bins=5), np.array([9, 9, 1, 2, 3]),
+                           background=Background(tail_bins=3), max_range_m=20.0)
+    assert tail.background == pytest.approx(2 * 20.0)  # mean of 1, 2, 3 counts: 40 MHz
+    np.testing.assert_allclose(tail.signal, [140.0, 140.0, -20.0])  # bins up to 20 m
     for bad in ("far:30-25", "pretrigger:0", "mean", "far:a-b"):
         with pytest.raises(ValueError, match="background"):
             parse_background(bad)

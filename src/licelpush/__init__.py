@@ -30,6 +30,8 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             statusfile ...... status.json, replaced atomically
             sdnotify ........ systemd notification socket
             layoutwriter .... data files into the folders of the layout
+            quicklook ....... time-range pictures (matplotlib)
+            monitorserver ... the live monitor: following a directory, serving the page
             platform ........ every OS-specific call: POSIX and portable (Windows) forms
     core    session ......... the run's rules: events in, actions out
             plan ............ configuration + hardware -> MPUSH command, frame layout
@@ -56,13 +58,16 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             diskguard ....... ``--min-free`` -> ok, warn, stop
             schedule ........ ``--schedule`` windows (sun times from astral)
             status .......... status.json keys, liveness, text for people
+            curtain ......... time-range grids of a channel's signal
+            monitorstate .... the monitor's health and signal documents
             workdir ......... which ``working_directory`` is usable on which system
 
 Core modules: ``session``, ``plan``, ``framing``, ``decode``, ``encode``,
 ``records``, ``recordtimes``, ``licelfile``, ``config``, ``hardware``,
 ``commands``, ``readers``, ``limits``, ``notices``, ``errors``, ``events``,
 ``wordlayout``, ``physical``, ``channelkey``, ``sccmap``, ``rewrite``, ``hv``,
-``layout``, ``diskguard``, ``schedule``, ``status``, ``workdir``.
+``layout``, ``diskguard``, ``schedule``, ``status``, ``curtain``, ``monitorstate``,
+``workdir``.
 """
 
 __version__ = "0.1.0"

@@ -21,10 +21,10 @@ import logging
 import os
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-from licelpush.errors import EXIT_DAMAGED_FILE, LicelpushError
+from licelpush.errors import EXIT_DAMAGED_FILE, DamagedFileError, LicelpushError
 from licelpush.layout import DARK_FOLDER
 from licelpush.licelfile import Record, parse_file_name, scan_records
 
@@ -150,3 +150,54 @@ class RecordStream:
                     continue
                 trace = self.traces.get((path.name, index), Trace())
                 yield SourceRecord(path, index, record, trace)
+
+
+# ------------------------------------------------------------------ looking at the data
+
+
+@dataclass(frozen=True)
+class DataFile:
+    """A Licel file and the time in its name (for quicklooks and the monitor)."""
+
+    path: Path
+    when: datetime | None
+    """Time from the file name (naive, as written); None when the name is not a Licel name."""
+
+
+def find_data_files(paths: Sequence[str | Path]) -> list[DataFile]:
+    """:func:`find_licel_files` with the time of each file's name, in time order."""
+    found = []
+    for path in find_licel_files(paths):
+        parsed = parse_file_name(path.name)
+        found.append(DataFile(path, parsed[1] if parsed else None))
+    return found
+
+
+def within(files: Sequence[DataFile], start: datetime | None, stop: datetime | None,
+           margin: timedelta = timedelta(hours=1)) -> list[DataFile]:
+    """Files whose name time lies within [start - margin, stop] (names without a time
+    are kept: their records decide)."""
+    def keep(f: DataFile) -> bool:
+        if f.when is None:
+            return True
+        if start is not None and f.when < start - margin:
+            return False
+        return stop is None or f.when <= stop
+    return [f for f in files if keep(f)]
+
+
+def read_intact(path: Path) -> tuple[list[Record], DamagedFileError | None]:
+    """Every intact record of the file and the damage after them (or None); an
+    unreadable file is reported as damage at byte 0."""
+    try:
+        buf = path.read_bytes()
+    except OSError as exc:
+        return [], DamagedFileError(str(path), 0, f"cannot read: {exc.strerror or exc}")
+    return scan_records(buf, str(path))
+
+
+def utc_seconds(when: datetime) -> float:
+    """POSIX seconds of a file time; a naive time is taken as UTC."""
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return when.timestamp()

@@ -94,7 +94,7 @@ def saturated_bins(values: np.ndarray, shots: int, adc_bits: int) -> np.ndarray:
 
 
 _FAR = re.compile(r"^far:(?P<start>[0-9.]+)-(?P<stop>[0-9.]+)$")
-_PRE = re.compile(r"^pretrigger:(?P<bins>[0-9]+)$")
+_PRE = re.compile(r"^(?P<where>pretrigger|tail):(?P<bins>[0-9]+)$")
 
 
 @dataclass(frozen=True)
@@ -105,22 +105,29 @@ class Background:
     """Range window (start, stop) in m; the mean of the bins whose centre lies in it."""
     pretrigger_bins: int = 0
     """Else: the mean of the first N bins (recorded before the laser fired)."""
+    tail_bins: int = 0
+    """Else: the mean of the last N bins (the farthest range of the trace)."""
 
     def select(self, range_m: np.ndarray) -> np.ndarray | slice:
         """Index of the bins the background is the mean of."""
         if self.far_m is not None:
             start, stop = self.far_m
             return np.flatnonzero((range_m >= start) & (range_m <= stop))
+        if self.tail_bins:
+            return slice(max(len(range_m) - self.tail_bins, 0), len(range_m))
         return slice(0, self.pretrigger_bins)
 
     def describe(self) -> str:
         if self.far_m is not None:
             return f"far:{self.far_m[0] / 1000:g}-{self.far_m[1] / 1000:g} km"
+        if self.tail_bins:
+            return f"tail:{self.tail_bins} bins"
         return f"pretrigger:{self.pretrigger_bins} bins"
 
 
 def parse_background(text: str) -> Background | None:
-    """``far:START-STOP`` (km), ``pretrigger:N`` (first N bins) or ``none``.
+    """``far:START-STOP`` (km), ``pretrigger:N`` (first N bins), ``tail:N`` (last N
+    bins) or ``none``.
 
     Raises ValueError naming the accepted forms.
     """
@@ -135,9 +142,11 @@ def parse_background(text: str) -> Background | None:
         return Background(far_m=(start, stop))
     m = _PRE.match(text)
     if m and int(m["bins"]) > 0:
+        if m["where"] == "tail":
+            return Background(tail_bins=int(m["bins"]))
         return Background(pretrigger_bins=int(m["bins"]))
-    raise ValueError(f"background {text!r}: expected far:START-STOP (km), pretrigger:N "
-                     "(N > 0 bins) or none")
+    raise ValueError(f"background {text!r}: expected far:START-STOP (km), pretrigger:N, "
+                     "tail:N (N > 0 bins) or none")
 
 
 @dataclass(frozen=True, eq=False)
@@ -215,8 +224,11 @@ def range_correct(signal: np.ndarray, range_m: np.ndarray) -> np.ndarray:
 
 def dataset_profile(ds: DatasetHeader, values: np.ndarray, index: int = 0, *,
                     background: Background | None = None,
-                    range_corrected: bool = False) -> Profile:
-    """One dataset in physical units (see the module docstring for each step)."""
+                    range_corrected: bool = False,
+                    max_range_m: float | None = None) -> Profile:
+    """One dataset in physical units (see the module docstring for each step); with
+    ``max_range_m`` only the bins up to that range (the background is still taken
+    from the whole trace)."""
     signal, unit = dataset_signal(ds, values)
     shift = ds.bin_shift if ds.analogue else 0.0
     range_m = range_axis(len(signal), ds.bin_width_m, shift)
@@ -226,6 +238,9 @@ def dataset_profile(ds: DatasetHeader, values: np.ndarray, index: int = 0, *,
         if window.size:
             level = float(window.mean())
             signal -= level
+    if max_range_m is not None:
+        keep = int(np.searchsorted(range_m, max_range_m, side="right"))
+        signal, range_m, values = signal[:keep], range_m[:keep], values[:keep]
     if range_corrected:
         signal = range_correct(signal, range_m)
         unit = f"{unit} km²"
@@ -236,11 +251,13 @@ def dataset_profile(ds: DatasetHeader, values: np.ndarray, index: int = 0, *,
 
 def record_profiles(record: Record, *, channels: Sequence[int] | None = None,
                     background: Background | None = None,
-                    range_corrected: bool = False) -> list[Profile]:
+                    range_corrected: bool = False,
+                    max_range_m: float | None = None) -> list[Profile]:
     """Profiles of a record's datasets (all, or those at the indices ``channels``)."""
     indices = range(len(record.data)) if channels is None else channels
     return [dataset_profile(record.header.datasets[i], record.data[i], i,
-                            background=background, range_corrected=range_corrected)
+                            background=background, range_corrected=range_corrected,
+                            max_range_m=max_range_m)
             for i in indices]
 
 
@@ -278,3 +295,38 @@ def _matches(ds: DatasetHeader, index: int, selector: str) -> bool:
     wavelength, _, pol = base.partition(".")
     return (wavelength == str(ds.wavelength_nm)
             and (not pol or pol.lower() == ds.polarisation.lower()))
+
+
+def describe_profile(profile: Profile) -> str:
+    """One line: label, device id, laser, shots, bin width, bin shift, unit, background."""
+    ds = profile.dataset
+    text = (f"channel {profile.index}: {profile.label} ({ds.device_id}), laser {ds.laser}, "
+            f"{ds.shots} shots, bin width {ds.bin_width_m:g} m, "
+            f"bin shift {profile.bin_shift:g} bins, unit {profile.unit}")
+    if profile.background is not None:
+        text += f", background {profile.background:.6g} subtracted"
+    return text
+
+
+def _finite_list(values: np.ndarray) -> list[float | None]:
+    """Values as a JSON-ready list (NaN and infinities become None)."""
+    return [v if np.isfinite(v) else None for v in values.tolist()]
+
+
+def profile_fields(profile: Profile, *, arrays: bool = False) -> dict:
+    """The profile as JSON-ready fields; with ``arrays`` also ``range_m``, ``values``
+    and ``clipped_bins`` (indices)."""
+    ds = profile.dataset
+    fields: dict = {
+        "index": profile.index, "label": profile.label, "device_id": ds.device_id,
+        "recorder": profile.recorder, "wavelength_nm": ds.wavelength_nm,
+        "polarisation": ds.polarisation, "analogue": ds.analogue, "laser": ds.laser,
+        "shots": ds.shots, "bins": ds.bins, "bin_width_m": ds.bin_width_m,
+        "bin_shift": profile.bin_shift, "unit": profile.unit,
+        "background": profile.background, "range_corrected": profile.range_corrected,
+    }
+    if arrays:
+        fields["range_m"] = profile.range_m.tolist()
+        fields["values"] = _finite_list(profile.signal)
+        fields["clipped_bins"] = np.flatnonzero(profile.clipped).tolist()
+    return fields

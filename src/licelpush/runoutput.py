@@ -19,7 +19,7 @@ from licelpush.filewriter import RecordWriter
 from licelpush.invalidlog import append_entry
 from licelpush.journal import Journal, QuarantineFile
 from licelpush.layoutwriter import LayoutWriter
-from licelpush.tailrepair import repair_tails
+from licelpush.tailrepair import journalled_folders, repair_tails
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,10 @@ class RunOutput:
         self.quarantine = QuarantineFile(directory / f"quarantine-{self.run_id}.bin",
                                          sync_interval)
         self.invalid_log = (directory / f"invalid-{self.run_id}.log") if log_invalid else None
-        self.repaired = repair_tails(directory, self.journal, self.quarantine)
+        folders = journalled_folders(directory)
+        if isinstance(writer, LayoutWriter):  # a killed run of this layout wrote here
+            folders.append(directory / writer.layout.folder(start.replace(tzinfo=None)))
+        self.repaired = repair_tails(directory, self.journal, self.quarantine, folders=folders)
         """Data files whose partial last record (a killed run's) was cut off at the start."""
 
     @staticmethod

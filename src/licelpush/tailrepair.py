@@ -11,11 +11,13 @@ anything new is acquired.
 
 from __future__ import annotations
 
+import json
 import logging
 import mmap
 import os
 import stat
-from pathlib import Path
+from collections.abc import Iterable
+from pathlib import Path, PurePosixPath
 
 from licelpush.errors import OutputError
 from licelpush.events import RepairEvent
@@ -27,6 +29,8 @@ log = logging.getLogger(__name__)
 REPAIR_NEWEST = 8
 """Data files checked at a start: the most recently modified ones. Only the file
 being written when a run was killed can end in a partial record."""
+JOURNAL_TAIL_BYTES = 65536
+"""Bytes read from the end of a previous journal to find the folders it wrote into."""
 
 
 class NotARegularFileError(Exception):
@@ -51,13 +55,52 @@ def map_file(path: Path) -> bytes | mmap.mmap:
         return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ)
 
 
-def _newest_data_files(directory: Path, count: int) -> list[Path]:
-    found = []
-    with os.scandir(directory) as entries:
-        for entry in entries:
-            if parse_file_name(entry.name) and entry.is_file(follow_symlinks=False):
-                found.append((entry.stat().st_mtime_ns, entry.name))
-    return [directory / name for _, name in sorted(found, reverse=True)[:count]]
+def _newest_data_files(folders: list[Path], count: int) -> list[Path]:
+    found: list[tuple[int, str]] = []
+    for folder in folders:
+        try:
+            with os.scandir(folder) as entries:
+                for entry in entries:
+                    if parse_file_name(entry.name) and entry.is_file(follow_symlinks=False):
+                        found.append((entry.stat().st_mtime_ns, entry.path))
+        except OSError as exc:
+            log.debug("%s: not checked for partial records: %s", folder, exc)
+    return [Path(path) for _, path in sorted(found, reverse=True)[:count]]
+
+
+def journalled_folders(directory: Path, journals: int = 2,
+                       tail_bytes: int = JOURNAL_TAIL_BYTES) -> list[Path]:
+    """The folders (below ``directory``) of the data files that the newest ``journals``
+    journals in ``directory`` name last: where a run with ``--layout`` or ``--dark``
+    wrote when it was killed."""
+    folders: dict[Path, None] = {}
+    for path in sorted(directory.glob("journal-*.jsonl"))[-journals:]:
+        try:
+            with path.open("rb") as f:
+                f.seek(max(0, f.seek(0, os.SEEK_END) - tail_bytes))
+                tail = f.read(tail_bytes)
+        except OSError:
+            continue
+        for line in tail.split(b"\n"):
+            name = _journalled_file(line)
+            if name is not None:
+                folders[(directory / name).parent] = None
+    return list(folders)
+
+
+def _journalled_file(line: bytes) -> str | None:
+    """The relative data-file path of a journal line, when it names a safe one."""
+    if b'"file"' not in line:
+        return None
+    try:
+        event = json.loads(line)
+    except ValueError:
+        return None
+    name = event.get("file") if isinstance(event, dict) else None
+    if event.get("event") not in ("acquisition", "repair") or not isinstance(name, str):
+        return None
+    parts = PurePosixPath(name).parts
+    return None if PurePosixPath(name).is_absolute() or ".." in parts else name
 
 
 def _whole_length(buf: bytes | mmap.mmap, source: str) -> tuple[int, str] | None:
@@ -85,15 +128,17 @@ def _tail(path: Path) -> tuple[int, bytes, str] | None:
 
 
 def repair_tails(directory: Path, journal: Journal, quarantine: QuarantineFile,
-                 newest: int = REPAIR_NEWEST) -> list[Path]:
-    """Cut the partial record off the newest data files of ``directory``; returns the
+                 newest: int = REPAIR_NEWEST, folders: Iterable[Path] = ()) -> list[Path]:
+    """Cut the partial record off the newest data files of ``directory`` and of
+    ``folders`` (sub-folders of a layout, see :func:`journalled_folders`); returns the
     files repaired. Each cut goes to ``quarantine`` and gets a ``repair`` event
     (``file``, ``kept_bytes``, ``cut_bytes``, ``quarantine_offset``, ``reason``,
     ``removed`` when no whole record was left and the file was deleted)."""
     if not directory.is_dir():
         return []
     repaired = []
-    for path in _newest_data_files(directory, newest):
+    candidates = list(dict.fromkeys([directory, *folders]))
+    for path in _newest_data_files(candidates, newest):
         try:
             tail = _tail(path)
         except (OSError, NotARegularFileError, ValueError) as exc:
@@ -103,9 +148,9 @@ def repair_tails(directory: Path, journal: Journal, quarantine: QuarantineFile,
             continue
         keep, cut, reason = tail
         offset = quarantine.append(cut)
-        journal.write(RepairEvent(file=path.name, kept_bytes=keep, cut_bytes=len(cut),
-                                  quarantine=quarantine.path.name, quarantine_offset=offset,
-                                  reason=reason, removed=keep == 0))
+        journal.write(RepairEvent(file=path.relative_to(directory).as_posix(), kept_bytes=keep,
+                                  cut_bytes=len(cut), quarantine=quarantine.path.name,
+                                  quarantine_offset=offset, reason=reason, removed=keep == 0))
         _cut(path, keep)
         log.warning("%s: ended in %d bytes of a partial record (%s); cut off into %s",
                     path, len(cut), reason, quarantine.path.name)

@@ -29,6 +29,9 @@ SUBCOMMAND_MODULES: tuple[str, ...] = (
     "discover",
     "status",
     "service",
+    "profile_cmd",
+    "quicklook_cmd",
+    "monitor_cmd",
 )
 
 log = logging.getLogger("licelpush")

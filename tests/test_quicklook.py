@@ -1,0 +1,108 @@
+"""Curtains and ``licelpush quicklook`` on data acquired from the station configurations."""
+
+from __future__ import annotations
+
+import sys
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pytest
+from licel_samples import analogue, make_record, photon
+from stations import STATION_CONFIGS, STATIONS, acquire
+
+from licelpush import cli
+from licelpush.config import load_config
+from licelpush.curtain import Curtain, row_edges
+from licelpush.datafiles import find_data_files
+from licelpush.errors import EXIT_DAMAGED_FILE, EXIT_USAGE
+from licelpush.licelfile import encode_record, read_records
+from licelpush.physical import dataset_profile
+from licelpush.quicklook import collect
+
+pytest.importorskip("matplotlib")  # the [plot] extra is part of [test]
+START = datetime(2026, 5, 13, 21, 0, 0)
+
+
+def test_curtain_averages_rows_keeps_gaps_and_marks_clipping():
+    ds = analogue(0, 532, bins=8, shots=1, adc_bits=12, input_range_mv=4096.0,
+                  bin_width_m=10.0)
+    curtain = Curtain(0.0, 10.0, 4, row_edges(80.0, 2))
+    values = np.array([1, 3, 5, 7, 4095, 2, 2, 2], dtype=np.int32)  # 1 count = 1 mV
+    assert curtain.add(5.0, dataset_profile(ds, values))
+    assert curtain.add(7.0, dataset_profile(ds, values * 0 + 2))
+    assert curtain.add(35.0, dataset_profile(ds, values))
+    assert not curtain.add(45.0, dataset_profile(ds, values))  # beyond the grid
+    image = curtain.image()
+    np.testing.assert_allclose(image[0], [(4 + 2) / 2, (1025.25 + 2) / 2])
+    assert np.isnan(image[1]).all() and np.isnan(image[2]).all()  # gaps
+    np.testing.assert_allclose(image[3], [4, 1025.25])
+    assert curtain.clipped()[:, 1].tolist() == [True, False, False, True]
+    assert not curtain.clipped()[:, 0].any()
+    curtain.advance(55.0)  # rolling: 55 s is now in the last column
+    assert curtain.t0 == 20.0
+    np.testing.assert_allclose(curtain.image()[1], [4, 1025.25])
+    assert curtain.filled_columns().tolist() == [False, True, False, False]
+
+
+def _files_with_gap(directory: Path) -> None:
+    directory.mkdir()
+    for i in list(range(10)) + list(range(20, 30)):
+        when = START + timedelta(seconds=15 * i)
+        record = make_record([analogue(0, 532, "p", bins=2000), photon(0, 532, "p", bins=2000)],
+                             start=when, seed=i, duration_s=15)
+        (directory / record.header.name).write_bytes(encode_record(record))
+
+
+def test_collect_leaves_the_gap_empty_and_honours_the_period(tmp_path):
+    _files_with_gap(tmp_path / "day")
+    look = collect(find_data_files([tmp_path / "day"]))
+    assert look.records == 20 and look.site == "Vladivos"
+    curtain = next(iter(look.curtains.values()))
+    filled = curtain.filled_columns()  # 20 columns of 22.5 s (1.5 records)
+    assert curtain.columns == 20 and curtain.column_s == 22.5
+    assert filled[:7].all() and filled[13:].all() and not filled[7:13].any()
+    part = collect(find_data_files([tmp_path / "day"]), start=START + timedelta(minutes=5),
+                   stop=START + timedelta(minutes=6), channels=["532.p:pc"])
+    assert part.records == 5 and len(part.curtains) == 1
+
+
+@pytest.mark.parametrize("ini", STATION_CONFIGS)
+def test_quicklook_of_each_station(tmp_path, ini, capsys):
+    data = acquire(ini, tmp_path / "data", 6)
+    out = tmp_path / "look.png"
+    assert cli.main(["quicklook", str(data), "-o", str(out), "--max-range", "10"]) == 0
+    assert "6 records" in capsys.readouterr().out
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(out)
+    assert pixels.shape[1] >= 800 and pixels.shape[0] >= 400
+    channels = sum(1 for r in load_config(STATIONS / ini).active_recorders
+                   for m in r.memories for on in (m.analogue, m.photon_counting) if on)
+    first = read_records(find_data_files([data])[0].path)[0]
+    assert channels == len(first.header.datasets)
+    look = collect(find_data_files([data]))
+    assert len(look.curtains) == channels
+
+
+def test_quicklook_damaged_file_and_bad_arguments(tmp_path, capsys):
+    _files_with_gap(tmp_path / "day")
+    victim = sorted((tmp_path / "day").iterdir())[3]
+    victim.write_bytes(victim.read_bytes()[:-100])
+    out = tmp_path / "look.png"
+    assert cli.main(["quicklook", str(tmp_path / "day"), "-o", str(out)]) == EXIT_DAMAGED_FILE
+    assert out.exists() and victim.name in capsys.readouterr().err
+    with pytest.raises(SystemExit) as usage:  # argparse refuses a time that is not ISO 8601
+        cli.main(["quicklook", str(tmp_path / "day"), "-o", str(out), "--from", "yesterday"])
+    assert usage.value.code == EXIT_USAGE
+    assert "'yesterday' is not an ISO 8601 time" in capsys.readouterr().err
+    for bad in (["--channels", "355"], ["--width", "300"], ["--from", "2030-01-01"]):
+        assert cli.main(["quicklook", str(tmp_path / "day"), "-o", str(out), *bad]) == EXIT_USAGE
+        assert capsys.readouterr().err.count("\n") == 1
+    assert cli.main(["quicklook", str(tmp_path / "nothing"), "-o", str(out)]) == EXIT_USAGE
+
+
+def test_missing_plot_extra_is_named(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "matplotlib", None)
+    assert cli.main(["quicklook", str(tmp_path), "-o", str(tmp_path / "x.png")]) == EXIT_USAGE
+    assert "pip install 'licelpush[plot]'" in capsys.readouterr().err
