@@ -2,7 +2,7 @@
 
 Run from the repository root. ``--only`` picks one benchmark (pipeline,
 end_to_end, steady_state, idle, export_netcdf, framing, latency, hostile, poll,
-and the ones not run by default: quicklook_day, monitor_cpu), ``--configs`` the
+and the ones not run by default: quicklook_day, monitor_cpu, writer_forms), ``--configs`` the
 configurations of the pipeline, end-to-end and framing benchmarks, ``--frames``
 the frame count of the first two, ``--quick`` tiny sizes and short measurements
 (used by the smoke test).
@@ -31,13 +31,16 @@ from benchmarks import (
     pipeline,
     poll,
     steady_state,
+    writer_forms,
 )
 
 DEFAULT_BENCHMARKS = ("pipeline", "end_to_end", "steady_state", "idle", "export_netcdf",
                       "framing", "latency", "hostile", "poll")
 LOOKING_BENCHMARKS = ("quicklook_day", "monitor_cpu")
 """Run only when named with --only (a day of files takes minutes to generate)."""
-BENCHMARKS = DEFAULT_BENCHMARKS + LOOKING_BENCHMARKS
+ON_REQUEST = LOOKING_BENCHMARKS + ("writer_forms",)
+"""Benchmarks run only when named with --only."""
+BENCHMARKS = DEFAULT_BENCHMARKS + ON_REQUEST
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
 
 
@@ -148,6 +151,12 @@ def _row(result: dict) -> tuple[str, str, str, str, str]:
                 f"latency p99 {result['p99_ms_alone']:.1f} ms alone, "
                 f"{result['p99_ms_watched']:.1f} ms watched (p50 {result['p50_ms_alone']:.1f}"
                 f" / {result['p50_ms_watched']:.1f} ms)")
+    elif kind == "writer_forms":
+        text = (f"{result['records']} records of {result['record_bytes']:,} B: writev "
+                f"{_fmt_rate(result['posix_bytes_per_s'], 'B/s')} "
+                f"({result['posix_cpu_us_per_record']:.0f} us CPU/record), joined write "
+                f"{_fmt_rate(result['portable_bytes_per_s'], 'B/s')} "
+                f"({result['portable_cpu_us_per_record']:.0f} us CPU/record)")
     elif kind == "idle":
         text = (f"{result['cpu_percent']:.3f} % of one core over {result['seconds']:.0f} s, "
                 f"{result['frames']} frames")
@@ -261,6 +270,12 @@ def run_all(args: argparse.Namespace, report: Callable[[dict], None] | None = No
             files = 20 if args.quick else args.day_files
             add(_guard("quicklook_day", "day", looking.QUICKLOOK_TARGET_TEXT,
                        lambda: looking.quicklook_day(workdir, out_base, files=files)))
+        if "writer_forms" in chosen:
+            for bench in benches:
+                size = 4 * 2**20 if args.quick else writer_forms.DEFAULT_BYTES
+                add(_guard("writer_forms", bench.name, "-",
+                           lambda b=bench, s=size: writer_forms.run(
+                               b, args.stations, workdir, out_base, total_bytes=s)))
         if "monitor_cpu" in chosen:
             seconds = 3.0 if args.quick else args.monitor_seconds
             add(_guard("monitor_cpu", "day@20Hz", looking.MONITOR_TARGET_TEXT,

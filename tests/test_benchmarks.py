@@ -177,3 +177,20 @@ def test_looking_benchmarks_run_at_tiny_size(tmp_path: Path) -> None:
     assert monitor["acquisitions_alone"] > 0 and monitor["acquisitions_watched"] > 0
     assert monitor["monitor_cpu_percent"] >= 0
     assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # generated data removed
+
+
+def test_writer_forms_benchmark_measures_both_forms(tmp_path: Path) -> None:
+    """writer_forms is not in the default run; at --quick size it writes with both forms."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--only", "writer_forms", "--configs",
+         "small", "--stations", str(STATIONS), "--output-dir", str(tmp_path),
+         "--json", str(tmp_path / "r.json")],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result, = results(json.loads((tmp_path / "r.json").read_text()), "writer_forms")
+    assert result["records"] * result["record_bytes"] >= 4 * 2**20 - result["record_bytes"]
+    for form in ("posix", "portable"):
+        assert result[f"{form}_bytes_per_s"] > 0 and result[f"{form}_cpu_us_per_record"] > 0
+    assert [p.name for p in tmp_path.iterdir()] == ["r.json"]  # written files removed

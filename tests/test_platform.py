@@ -236,3 +236,52 @@ def test_ctrl_break_stops_acquire_cleanly_with_exit_1(tmp_path):
     assert b"SIGUSR1 received" in err and b"Traceback" not in err
     (journal,) = out.glob("journal-*.jsonl")
     assert read_journal(journal)[-1]["event"] == "stop"
+
+
+class LoopWithoutSignals:
+    """An asyncio loop as on Windows: it cannot watch signals."""
+
+    def __init__(self) -> None:
+        self.calls: list[object] = []
+
+    def add_signal_handler(self, sig, callback):
+        raise NotImplementedError
+
+    def call_soon_threadsafe(self, callback):
+        self.calls.append(callback)
+
+
+def test_a_loop_without_signal_support_gets_plain_handlers():
+    loop = LoopWithoutSignals()
+    before = signal.getsignal(signal.SIGTERM)
+    undo = platform.add_loop_stop_handlers(loop, print)
+    try:
+        signal.raise_signal(signal.SIGTERM)
+    finally:
+        undo()
+    assert loop.calls == [print]
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+def test_replace_waits_while_a_windows_reader_holds_the_target(tmp_path, monkeypatch):
+    real_replace = os.replace
+    failures = iter([PermissionError(13, "Access is denied")] * 2)
+
+    def busy(source, target):
+        error = next(failures, None)
+        if error:
+            raise error
+        real_replace(source, target)
+
+    (tmp_path / "a").write_text("new")
+    monkeypatch.setattr(platform.os, "replace", busy)
+    monkeypatch.setattr(platform.time, "sleep", lambda s: None)
+    monkeypatch.setattr(platform.os, "name", "nt")
+    platform.replace_file(tmp_path / "a", tmp_path / "b")
+    monkeypatch.undo()
+    assert (tmp_path / "b").read_text() == "new"
+    (tmp_path / "c").write_text("x")
+    monkeypatch.setattr(platform.os, "replace", lambda s, t: (_ for _ in ()).throw(
+        PermissionError(13, "denied")))
+    with pytest.raises(PermissionError):  # POSIX: a permission error is final
+        platform.replace_file(tmp_path / "c", tmp_path / "b")
