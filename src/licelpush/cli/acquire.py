@@ -32,7 +32,7 @@ PLAIN_PROGRESS_INTERVAL = 10.0
 
 EPILOG = """\
 exit status: 0 every requested acquisition saved (or an endless --acq -1 run stopped
-with Ctrl-C/SIGTERM); 1 stopped early (reconnection attempts exhausted, or stopped by
+with Ctrl-C, Ctrl-Break or SIGTERM); 1 stopped early (reconnection attempts exhausted, or stopped by
 the user before --acq N was reached) with everything acquired saved; 2 bad command
 line or configuration, nothing sent; 3 controller unreachable, answered an error, has
 no recorder or lacks a recorder the configuration uses; 5 output not writable or disk
@@ -84,8 +84,8 @@ def acquire_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", type=int, default=2055, metavar="P",
                    help="command port P; push is P+1, kill P+2 (default 2055)")
     p.add_argument("--acq", type=int, default=10, metavar="N",
-                   help="acquisitions to save; -1 = until stopped with Ctrl-C or SIGTERM "
-                   "(default 10)")
+                   help="acquisitions to save; -1 = until stopped with Ctrl-C, Ctrl-Break "
+                   "(Windows) or SIGTERM (default 10)")
     p.add_argument("--shots", type=int, default=DEFAULT_SHOTS, metavar="N",
                    help=f"laser shots summed per acquisition (default {DEFAULT_SHOTS})")
     p.add_argument("--acquis_per_file", "--acquis-per-file", dest="acquis_per_file", type=int,

@@ -64,7 +64,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "boot, whether a user is logged on or not, without a time limit, restarted after a "
         "failure. Without --acq the task acquires until stopped (--acq -1), without "
         "--retries it waits for the controller forever (--retries -1). Register it with "
-        "'schtasks /Create /TN licelpush /XML FILE' (README 'Running a station on Windows').")
+        "'schtasks /Create /TN licelpush /XML FILE' (README, 'Running a station', 'Windows').")
     task_arguments(task)
     acquire_arguments(task)
     task.set_defaults(run=run_task)
