@@ -7,7 +7,8 @@ Records of one configuration (decoded from emulated frames) are written with
 does, into a temporary directory below the output base; the fsyncs are left
 out of the timed part (``sync_interval`` longer than the run), so what is
 measured is the write path: MB/s of wall time and CPU microseconds per
-record for each form. No target: the numbers say what the copy costs.
+record for each form (the best of :data:`ROUNDS` alternating rounds). No
+target: the numbers say what the copy costs.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from pathlib import Path
 from benchmarks.configs import BenchConfig, distinct_frames, prepare
 from licelpush.decode import FrameDecoder
 from licelpush.filewriter import RecordWriter
-from licelpush.licelfile import Record, encode_record
+from licelpush.licelfile import Record, encode_record, file_name
 from licelpush.platform import PortableCalls, PosixCalls
 from licelpush.records import RecordBuilder
 
 DEFAULT_BYTES = 256 * 2**20
-"""Record bytes written per form."""
+"""Record bytes written per form and round."""
+ROUNDS = 2
+"""Rounds of both forms, alternating; the best round of each form counts."""
 
 
 def sample_records(bench: BenchConfig, stations: Path, workdir: Path) -> list[Record]:
@@ -43,9 +46,11 @@ def write_all(records: list[Record], count: int, directory: Path, calls) -> tupl
     """(wall s, CPU s) of writing ``count`` records, each in a file of its own."""
     writer = RecordWriter(directory, "b", records_per_file=1, sync_interval=3600, calls=calls)
     start = records[0].header.start
-    timed = [dataclasses.replace(r, header=dataclasses.replace(
-        r.header, start=start + timedelta(seconds=i))) for i, r in
-        ((i, records[i % len(records)]) for i in range(count))]
+    timed = []
+    for i in range(count):  # a second apart: each record gets a free name at once
+        record, when = records[i % len(records)], start + timedelta(seconds=i)
+        timed.append(dataclasses.replace(record, header=dataclasses.replace(
+            record.header, start=when, name=file_name("b", when))))
     wall0, cpu0 = time.perf_counter(), time.process_time()
     for record in timed:
         writer.write(record)
@@ -64,10 +69,14 @@ def run(bench: BenchConfig, stations: Path, workdir: Path, out_base: Path,
     result: dict = {"benchmark": "writer_forms", "config": bench.name, "record_bytes": size,
                     "records": count, "target": "-", "met": None,
                     "measured_utc": datetime.now(timezone.utc).isoformat()}
-    for calls in (PosixCalls(), PortableCalls()):
+    best: dict[str, tuple[float, float]] = {}
+    for calls in (PosixCalls(), PortableCalls()) * ROUNDS:  # alternating: no order bias
         with tempfile.TemporaryDirectory(prefix=".bench-writer-", dir=out_base) as tmp:
             write_all(records, min(count, 8), Path(tmp) / "warm", calls)
             wall, cpu = write_all(records, count, Path(tmp) / "run", calls)
-        result[f"{calls.name}_bytes_per_s"] = count * size / wall
-        result[f"{calls.name}_cpu_us_per_record"] = cpu / count * 1e6
+        old = best.get(calls.name, (wall, cpu))
+        best[calls.name] = (min(old[0], wall), min(old[1], cpu))
+    for name, (wall, cpu) in best.items():
+        result[f"{name}_bytes_per_s"] = count * size / wall
+        result[f"{name}_cpu_us_per_record"] = cpu / count * 1e6
     return result
