@@ -39,6 +39,9 @@ PORTABLE_ENV = "LICELPUSH_PORTABLE"
 IOV_MAX = 1024
 """Buffers one ``writev`` may take (POSIX minimum is 16; Linux has 1024)."""
 
+REUSE_ADDRESS = os.name == "posix"
+"""Listening sockets may take a port still in TIME_WAIT (POSIX); on Windows the same
+option lets a second server take a port in use, so it stays off there."""
 REPLACE_ATTEMPTS = 20
 """Tries of :func:`replace_file` while a reader holds the target open (Windows)."""
 REPLACE_PAUSE_S = 0.05

@@ -44,6 +44,7 @@ import numpy as np
 from licelpush.hardware import RecorderHardware
 from licelpush.limits import MAX_PORT, command_port_problem
 from licelpush.plan import MPushPlan
+from licelpush.platform import REUSE_ADDRESS
 
 from .assumptions import (
     DEFAULT_CAPS,
@@ -328,7 +329,7 @@ class EmulatorServer:
             for offset, handler in enumerate(self._handler_functions()):
                 servers.append(await asyncio.start_server(
                     handler, self.host, base + offset, limit=COMMAND_LINE_LIMIT,
-                    reuse_address=True))
+                    reuse_address=REUSE_ADDRESS))
         except OSError:
             for server in servers:
                 server.close()
