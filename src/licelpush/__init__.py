@@ -14,6 +14,7 @@ selectors, queue, subprocess (``tests/test_layering.py``)::
             runpoll ......... polled acquisition (START, STOP, DATA?) for --mode poll
             runrecords ...... push bytes -> records and quarantined spans
             runoutput ....... the files of a run (writer, journal, quarantine)
+            runend .......... the end of a run: SLAVE, drain, close, the stop event
             client .......... blocking controller client (sockets)
             filewriter ...... Licel files on disk
             journal ......... journal and quarantine files

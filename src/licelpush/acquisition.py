@@ -19,21 +19,14 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import datetime
-from pathlib import Path
 
 from licelpush import session as rs
 from licelpush.client import Controller, ControllerConnectionError
 from licelpush.config import AcquisConfig
-from licelpush.errors import (
-    EXIT_STOPPED_EARLY,
-    ControllerError,
-    LicelpushError,
-    OutputError,
-    StopRequestedError,
-)
-from licelpush.layoutwriter import LayoutWriter
+from licelpush.errors import ControllerError, LicelpushError, OutputError, StopRequestedError
 from licelpush.plan import shot_limit_notes
 from licelpush.records import acquisition_seconds
+from licelpush.runend import finish_run
 from licelpush.runlink import Link, RecorderMissingError, apply_hv, send_slave, start_mpush
 from licelpush.runoutput import RunOutput, new_run_id
 from licelpush.runpoll import poll_frame, start_poll
@@ -100,10 +93,7 @@ class Acquisition:
         error: BaseException | None = None
         try:
             self._perform(self.station.first_actions(self._session))
-            if self.options.mode == "poll":
-                self._poll()
-            else:
-                self._receive()
+            self._acquire()
         except (StopRequestedError, KeyboardInterrupt):
             self._session.end(rs.StopReason.USER)
         except OutputError as exc:
@@ -135,12 +125,8 @@ class Acquisition:
 
     def _open_output(self, start_wall: datetime) -> None:
         opts = self.options
-        writer = LayoutWriter(
-            opts.output, opts.prefix or self.config.global_info.first_letter, opts.layout,
-            records_per_file=opts.acquis_per_file, sync_interval=opts.sync_interval,
-            controller_timestamp=opts.controller_timestamp)
-        self._out = RunOutput(writer, Path(opts.output), start_wall, opts.sync_interval,
-                              opts.log_invalid)
+        self._out = RunOutput.of(opts, opts.prefix or self.config.global_info.first_letter,
+                                 start_wall)
         self.run_id = self._out.run_id
         self.summary = Summary(run=self.run_id, requested=opts.acquisitions,
                                journal=self._out.journal.path)
@@ -223,9 +209,8 @@ class Acquisition:
         """Wait, then one connection attempt; the session's answer to how it went."""
         session = self._session
         self._maybe_progress(force=True)
-        if session.phase is rs.Phase.RECONNECTING:
-            if action.delay_s:
-                log.info("reconnection attempt %d in %.1f s", action.attempt, action.delay_s)
+        if session.phase is rs.Phase.RECONNECTING and action.delay_s:
+            log.info("reconnection attempt %d in %.1f s", action.attempt, action.delay_s)
         if action.delay_s and self._wait(action.delay_s):
             return session.handle(rs.StopRequested())
         if session.phase is rs.Phase.RECONNECTING:
@@ -249,8 +234,10 @@ class Acquisition:
 
     # ================================================================== the loop
 
-    def _receive(self) -> None:
+    def _acquire(self) -> None:
+        """Receive (or poll) and save until the session stops the run."""
         session = self._session
+        step = self._poll_step if self.options.mode == "poll" else self._push_step
         while session.stop is None:
             if self.stop_requested.is_set():
                 self._perform(session.handle(rs.StopRequested()))
@@ -258,28 +245,44 @@ class Acquisition:
             if (window := self.station.window_event(connected=True)) is not None:
                 self._perform(session.handle(window))
                 continue
-            link = self._link
-            assert link is not None
-            try:
-                n = link.controller.recv_push_into(self._records.receive_view(link),
-                                                   self.options.poll_interval)
-            except TimeoutError:
-                now = self._clock()
-                self._housekeeping(now)
-                self._perform(session.handle(rs.Tick(now)))
-                self._check_sync(link)
-                continue
-            except OSError as exc:
-                self._perform(session.handle(rs.ConnectionLost(
-                    f"push connection failed: {exc.strerror or exc!r}")))
-                continue
+            assert self._link is not None
+            step(self._link)
+
+    def _push_step(self, link: Link) -> None:
+        """One receive from the push connection into the framer."""
+        try:
+            n = link.controller.recv_push_into(self._records.receive_view(link),
+                                               self.options.poll_interval)
+        except TimeoutError:
+            now = self._clock()
+            self._housekeeping(now)
+            self._perform(self._session.handle(rs.Tick(now)))
+        except OSError as exc:
+            self._lost(f"push connection failed: {exc.strerror or exc!r}")
+            return
+        else:
             if n == 0:
-                self._perform(session.handle(rs.ConnectionLost(
-                    "the controller closed the push connection")))
-                continue
+                self._lost("the controller closed the push connection")
+                return
             self._records.received(link, n)
-            self._check_sync(link)
             self._housekeeping()
+        self._check_sync(link)
+
+    def _poll_step(self, link: Link) -> None:
+        """One polled acquisition (``--mode poll``, :mod:`licelpush.runpoll`)."""
+        try:
+            data = poll_frame(link.controller, link.plan,
+                              acquisition_seconds(self.config, link.plan))
+        except StopRequestedError:
+            raise
+        except ControllerError as exc:
+            self._lost(exc.message)
+            return
+        self._records.polled(link, data)
+        self._housekeeping()
+
+    def _lost(self, reason: str) -> None:
+        self._perform(self._session.handle(rs.ConnectionLost(reason)))
 
     def _check_sync(self, link: Link) -> None:
         """Lost synchronisation (the framer's rule, docs/ACQUIRE.md) is a fault like a lost
@@ -291,26 +294,6 @@ class Acquisition:
         if lost is not None:
             self._perform(session.handle(rs.ConnectionLost(f"lost synchronisation: {lost}",
                                                            eof=False)))
-
-    def _poll(self) -> None:
-        """The loop of ``--mode poll``: one polled acquisition after the other."""
-        session = self._session
-        while session.stop is None:
-            if self.stop_requested.is_set():
-                self._perform(session.handle(rs.StopRequested()))
-                return
-            link = self._link
-            assert link is not None
-            try:
-                data = poll_frame(link.controller, link.plan,
-                                  acquisition_seconds(self.config, link.plan))
-            except ControllerError as exc:
-                if isinstance(exc, StopRequestedError):
-                    raise
-                self._perform(session.handle(rs.ConnectionLost(exc.message)))
-                continue
-            self._records.polled(link, data)
-            self._housekeeping()
 
     # ================================================================== reconnection
 
@@ -350,42 +333,12 @@ class Acquisition:
     # ================================================================== the end
 
     def _finish(self, error: BaseException | None) -> BaseException | None:
-        """SLAVE, process what is buffered, close sockets and files, journal the summary.
-
-        Returns the error ``run`` must raise (``error``, or an output error met
-        while finishing), None when the run ended normally.
-        """
-        session, out = self._session, self._out
-        assert out is not None
-        session.phase = rs.Phase.STOPPING
-        if session.stop is None:
-            session.end(rs.StopReason.USER)
+        """End the run (:func:`~licelpush.runend.finish_run`); the error ``run`` raises."""
+        assert self._out is not None
         link, self._link = self._link, None
-        output_error = error if isinstance(error, OutputError) else None
-        if link is not None:
-            send_slave(link.controller, bounded=self.stop_requested.is_set())
-            if output_error is None:
-                try:
-                    link.framer.end_of_stream()
-                    self._records.process(link)
-                except OutputError as exc:
-                    output_error = exc
-            link.controller.close()
-        output_error = output_error or out.close_data()
-        session.summary.elapsed_s = self._clock() - self._t0
-        if output_error is not None:
-            session.end(rs.StopReason.OUTPUT, output_error.message)
-        status = getattr(error, "exit_status", EXIT_STOPPED_EARLY) if error is not None else None
-        summary = session.conclude(status)
-        journal_error = out.close_journal(summary.stop_event())
-        if journal_error is not None and output_error is None:
-            output_error = journal_error
-            session.end(rs.StopReason.OUTPUT, journal_error.message)
-            session.conclude(status)
+        failure = finish_run(self._session, self._out, self._records, link, error,
+                             stop_requested=self.stop_requested.is_set(),
+                             elapsed_s=self._clock() - self._t0)
         self._maybe_progress(force=True)
-        self.station.stopped(session, self._clock() - self._t0)
-        if error is not None:
-            if output_error is not None and output_error is not error:
-                log.error("%s", output_error.message)
-            return error
-        return output_error
+        self.station.stopped(self._session, self._clock() - self._t0)
+        return failure

@@ -19,6 +19,7 @@ from licelpush.filewriter import RecordWriter
 from licelpush.invalidlog import append_entry
 from licelpush.journal import Journal, QuarantineFile
 from licelpush.layoutwriter import LayoutWriter
+from licelpush.session import AcquireOptions
 from licelpush.tailrepair import journalled_folders, repair_tails
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,15 @@ class RunOutput:
             folders.append(directory / writer.layout.folder(start.replace(tzinfo=None)))
         self.repaired = repair_tails(directory, self.journal, self.quarantine, folders=folders)
         """Data files whose partial last record (a killed run's) was cut off at the start."""
+
+    @classmethod
+    def of(cls, options: AcquireOptions, prefix: str, start: datetime) -> RunOutput:
+        """The output of a run with these options (file names starting with ``prefix``)."""
+        writer = LayoutWriter(
+            options.output, prefix, options.layout, records_per_file=options.acquis_per_file,
+            sync_interval=options.sync_interval, controller_timestamp=options.controller_timestamp)
+        return cls(writer, Path(options.output), start, options.sync_interval,
+                   options.log_invalid)
 
     @staticmethod
     def _open_journal(directory: Path, base: str, sync_interval: float
