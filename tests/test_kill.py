@@ -28,7 +28,8 @@ def acquire(out: Path, per_file: int, acq: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
         [sys.executable, "-m", "licelpush", "acquire", "--emulator", "--emulator-max-speed",
          "--config", str(STATIONS / "eight-recorders.ini"), "--shots", "300",
-         "--acq", str(acq), "--acquis_per_file", str(per_file), "--output", str(out), "-q"],
+         "--acq", str(acq), "--acquis_per_file", str(per_file), "--output", str(out),
+         "--min-free", "0", "-q"],  # the kill, not the free space of a shared disk, ends it
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 
 
