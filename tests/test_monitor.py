@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
 import urllib.error
 import urllib.request
 from datetime import datetime, timedelta, timezone
@@ -206,3 +209,22 @@ def test_non_loopback_bind_warns_and_a_failed_bind_is_status_5(tmp_path, capsys,
     err = capsys.readouterr().err
     assert "serving on 192.0.2.1, not loopback" in err
     assert "cannot serve on 192.0.2.1:8080: Cannot assign" in err
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_ends_the_monitor_cleanly(tmp_path, signum):
+    """A service manager's SIGTERM (or Ctrl-C) stops serving with exit 0, not a kill."""
+    proc = subprocess.Popen([sys.executable, "-m", "licelpush", "monitor", str(tmp_path),
+                             "--bind", "127.0.0.1:0"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None
+        assert "monitor serving" in proc.stdout.readline()  # bounded: printed or exited
+        proc.send_signal(signum)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=10)
+    assert proc.returncode == 0, err
+    assert "monitor stopped" in err and "Traceback" not in err

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import ipaddress
 import logging
+import threading
+from collections.abc import Callable
 from typing import Any
 
 NAME = "monitor"
@@ -66,8 +68,7 @@ def is_loopback(host: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Serve until interrupted; returns the exit status."""
-    import threading
+    """Serve until stopped (Ctrl-C, SIGTERM, Ctrl-Break); returns the exit status."""
     from pathlib import Path
 
     from licelpush.errors import LicelpushError, OutputError
@@ -100,9 +101,23 @@ def run(args: argparse.Namespace) -> int:
         raise OutputError(f"cannot serve on {args.bind}: {exc.strerror or exc}") from None
     bound_host, bound_port = server.server_address[:2]
     print(f"monitor serving {directory} on http://{bound_host}:{bound_port}/", flush=True)
+    stop = threading.Event()
+    restore = _stop_on_signals(stop)
     try:
-        follow(follower, threading.Event(), duration_s=args.duration)
+        follow(follower, stop, duration_s=args.duration)
     finally:
+        restore()
         server.shutdown()
         server.server_close()
+    log.info("monitor stopped")
     return 0
+
+
+def _stop_on_signals(stop: threading.Event) -> Callable[[], None]:
+    """Ctrl-C, SIGTERM and (Windows) Ctrl-Break stop the monitor cleanly; returns the undo
+    (nothing to undo off the main thread, where signals cannot be handled)."""
+    if threading.current_thread() is not threading.main_thread():
+        return lambda: None
+    from licelpush.platform import install_signal_handlers
+
+    return install_signal_handlers(lambda signum, frame: stop.set())
