@@ -268,6 +268,22 @@ def test_cf_netcdf_round_trip(station, tmp_path: Path) -> None:
         assert nc["crc32"][:].mask[-1]
 
 
+def test_day_folder_export_finds_the_journal_of_the_output_directory(
+        station, tmp_path: Path, caplog) -> None:
+    """A day folder given as PATH lies below the output directory that holds the journal;
+    a running acquisition's journal ends in zero bytes of its reserve."""
+    out, _, _ = station
+    journal = out / "journal-r1.jsonl"
+    journal.write_bytes(journal.read_bytes() + b"\n" + bytes(4096))
+    target = tmp_path / "day.nc"
+    with caplog.at_level("WARNING", logger="licelpush.datafiles"):
+        assert export("netcdf", str(out / "2026" / "11" / "30"), "-o", str(target)) == 0
+    assert "not JSON" not in caplog.text
+    with netCDF4.Dataset(target) as nc:
+        assert list(nc["crc32"][:]) == [1000, 1001, 1002, 1003]
+        assert list(nc["run"][:]) == ["r1"] * 4
+
+
 def test_cf_netcdf_reads_with_xarray_and_selects_a_period(station, tmp_path: Path) -> None:
     xr = pytest.importorskip("xarray")
     out, recs, _ = station

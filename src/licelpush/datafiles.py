@@ -10,8 +10,9 @@ records by their position in the file; only one file is held in memory at a
 time.
 
 The acquisition journals (``journal-<run>.jsonl``, :mod:`licelpush.journal`)
-found in the walked directories and their parents up to the PATH give each
-record its run id, connection number and frame CRC-32.
+found in the walked directories and their parents up to the PATH (or, for a
+day folder or ``dark/`` folder given as PATH, in the output directory above
+it) give each record its run id, connection number and frame CRC-32.
 """
 
 from __future__ import annotations
@@ -77,17 +78,39 @@ def find_licel_files(paths: Sequence[str | Path], *, skip_dark: bool = True) -> 
     return sorted(unique.values(), key=_sort_key)
 
 
+JOURNAL_GLOB = "journal-*.jsonl"
+LEVELS_ABOVE = 6
+"""Folders above a PATH searched for the journal when none is found below it: a day
+folder (``2026/11/30``, ``dark/2026/11/30``) lies that deep below the output directory."""
+
+
 def _journal_dirs(files: Iterable[Path], roots: Sequence[str | Path]) -> list[Path]:
-    """The directories of ``files`` and their parents up to (and including) the roots."""
+    """The directories of ``files`` and their parents up to (and including) the roots;
+    where none of them holds a journal, also the nearest directory above that does (the
+    output directory of a day folder or a ``dark/`` folder given as PATH)."""
     stops = {Path(r).resolve() if Path(r).is_dir() else Path(r).resolve().parent for r in roots}
     dirs: dict[Path, None] = {}
+    has_journal: dict[Path, bool] = {}
+
+    def holds(directory: Path) -> bool:
+        if directory not in has_journal:
+            has_journal[directory] = any(directory.glob(JOURNAL_GLOB))
+        return has_journal[directory]
+
     for directory in {f.resolve().parent for f in files}:
-        current = directory
+        current, found = directory, False
         while True:
             dirs[current] = None
+            found = found or holds(current)
             if current in stops or current.parent == current:
                 break
             current = current.parent
+        for _ in range(LEVELS_ABOVE):
+            if found or current.parent == current:
+                break
+            current = current.parent
+            if holds(current):
+                dirs[current], found = None, True
     return list(dirs)
 
 
@@ -95,10 +118,11 @@ def load_traces(files: Sequence[Path], roots: Sequence[str | Path]) -> dict[tupl
     """``(file name, record index) -> Trace`` from the journals beside the files."""
     traces: dict[tuple[str, int], Trace] = {}
     for directory in _journal_dirs(files, roots):
-        for journal in sorted(directory.glob("journal-*.jsonl")):
+        for journal in sorted(directory.glob(JOURNAL_GLOB)):
             run = journal.stem[len("journal-"):]
             try:
-                lines = journal.read_text(encoding="utf-8").splitlines()
+                # a running acquisition's journal ends in zero bytes of its reserve
+                lines = journal.read_text(encoding="utf-8").rstrip("\0").splitlines()
             except OSError as exc:
                 log.warning("%s: cannot read the journal: %s", journal, exc.strerror or exc)
                 continue
