@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -14,9 +15,9 @@ from stations import STATION_CONFIGS, STATIONS, acquire
 from licelpush import cli
 from licelpush.config import load_config
 from licelpush.curtain import Curtain, row_edges
-from licelpush.datafiles import find_data_files
+from licelpush.datafiles import find_data_files, record_seconds, utc_seconds
 from licelpush.errors import EXIT_DAMAGED_FILE, EXIT_USAGE
-from licelpush.licelfile import encode_record, read_records
+from licelpush.licelfile import encode_record, file_name, read_records
 from licelpush.physical import dataset_profile
 from licelpush.quicklook import collect
 
@@ -65,6 +66,42 @@ def test_collect_leaves_the_gap_empty_and_honours_the_period(tmp_path):
     part = collect(find_data_files([tmp_path / "day"]), start=START + timedelta(minutes=5),
                    stop=START + timedelta(minutes=6), channels=["532.p:pc"])
     assert part.records == 5 and len(part.curtains) == 1
+
+
+def _record(i: int, duration_s: int = 30):
+    return make_record([analogue(0, 532, "p", bins=500), photon(0, 532, "p", bins=500)],
+                       start=START + timedelta(seconds=30 * i), seed=i, duration_s=duration_s)
+
+
+def test_collect_draws_every_record_of_a_file_of_several_records(tmp_path):
+    records = [_record(i) for i in range(10)]  # 5 minutes in one file
+    path = tmp_path / records[0].header.name
+    path.write_bytes(b"".join(encode_record(r) for r in records))
+    look = collect(find_data_files([path]))
+    assert look.records == 10
+    curtain = next(iter(look.curtains.values()))
+    assert curtain.filled_columns().sum() == 7  # 45-s columns over 5 minutes, no gap
+    assert curtain.filled_columns().all()
+
+
+def test_collect_reads_files_whose_names_hold_no_time(tmp_path):
+    """Files renamed or named by other software: their records give the times."""
+    for i in range(3):
+        (tmp_path / f"profile{i}.dat").write_bytes(encode_record(_record(i)))
+    look = collect(find_data_files(sorted(tmp_path.iterdir())))
+    assert look.records == 3
+    assert look.start == START and look.stop == START + timedelta(seconds=90)
+
+
+def test_record_time_is_the_start_when_the_name_is_the_end_of_the_acquisition():
+    """The vendor's software names a file by the end of its acquisition (to the
+    centisecond); licelpush by its start."""
+    own = _record(0)
+    assert record_seconds(own.header) == utc_seconds(START)
+    named_late = replace(own.header, name=file_name("b", START + timedelta(seconds=31.86)))
+    assert record_seconds(named_late) == utc_seconds(START)
+    with_centiseconds = replace(own.header, name=file_name("b", START + timedelta(seconds=0.37)))
+    assert record_seconds(with_centiseconds) == utc_seconds(START) + 0.37
 
 
 @pytest.mark.parametrize("ini", STATION_CONFIGS)

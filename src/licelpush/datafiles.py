@@ -27,7 +27,7 @@ from pathlib import Path
 
 from licelpush.errors import EXIT_DAMAGED_FILE, DamagedFileError, LicelpushError
 from licelpush.layout import DARK_FOLDER
-from licelpush.licelfile import Record, parse_file_name, scan_records
+from licelpush.licelfile import Record, RecordHeader, parse_file_name, scan_records
 
 log = logging.getLogger(__name__)
 
@@ -225,3 +225,19 @@ def utc_seconds(when: datetime) -> float:
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
     return when.timestamp()
+
+
+NAME_TIME_TOLERANCE_S = 1.0
+"""Largest difference between the time of a record's name and its start for the name
+to stand for the start (the header's start has whole seconds only)."""
+
+
+def record_seconds(header: RecordHeader) -> float:
+    """POSIX seconds of a record's start: the time of its name on line 1, which keeps the
+    centiseconds, where that is the start; else the header's start (the vendor's
+    software names a file by the end of its acquisition)."""
+    start = utc_seconds(header.start)
+    named = parse_file_name(header.name)
+    if named is not None and abs(utc_seconds(named[1]) - start) < NAME_TIME_TOLERANCE_S:
+        return utc_seconds(named[1])
+    return start

@@ -29,8 +29,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from licelpush.datafiles import find_data_files, read_intact, utc_seconds
-from licelpush.licelfile import parse_file_name
+from licelpush.datafiles import find_data_files, read_intact, record_seconds, utc_seconds
 from licelpush.monitorstate import JournalDigest, SignalView, health, parse_utc_text
 from licelpush.platform import CURRENT
 
@@ -149,9 +148,7 @@ class DirectoryFollower:
         if not records or not -len(records) <= index < len(records):
             return False
         record = records[index]
-        named = parse_file_name(record.header.name)
-        t = utc_seconds(named[1] if named else record.header.start)
-        self.view.add(record, t, path.name, latest=latest)
+        self.view.add(record, record_seconds(record.header), path.name, latest=latest)
         return True
 
     def backfill(self) -> int:

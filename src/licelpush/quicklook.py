@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 
 from licelpush.curtain import ChannelKey, Curtain, channel_key, colour_limits, row_edges
-from licelpush.datafiles import DataFile, read_intact, utc_seconds, within
+from licelpush.datafiles import DataFile, read_intact, record_seconds, utc_seconds, within
 from licelpush.errors import LicelpushError
-from licelpush.licelfile import Record, parse_file_name
+from licelpush.licelfile import Record
 from licelpush.physical import Background, channel_label, dataset_profile, select_channels
 
 log = logging.getLogger(__name__)
@@ -47,11 +47,22 @@ class Quicklook:
     """One line per damaged file (its intact records are used)."""
 
 
-def _grid(files: Sequence[DataFile], start: datetime | None,
+def _grid_times(files: Sequence[DataFile]) -> list[float]:
+    """The times of the files' names, and the record times of the first and the last
+    file (a file of several records holds records after its name's time) and of files
+    whose names hold no time."""
+    times = {utc_seconds(f.when) for f in files if f.when is not None}
+    read = {f.path: f for f in (files[0], files[-1], *(f for f in files if f.when is None))}
+    for path in read:
+        records, _ = read_intact(path)
+        times.update(record_seconds(r.header) for r in records)
+    return sorted(times)
+
+
+def _grid(times: Sequence[float], start: datetime | None,
           stop: datetime | None) -> tuple[float, float, int]:
-    """t0, column seconds and column count covering the files (or the asked period), from
-    the median spacing of the file times."""
-    times = [utc_seconds(f.when) for f in files if f.when is not None]
+    """t0, column seconds and column count covering ``times`` (or the asked period), from
+    their median spacing."""
     step = float(np.median(np.diff(times))) if len(times) > 1 else 60.0
     step = step if step > 0 else 1.0
     t0 = utc_seconds(start) if start else (min(times) if times else 0.0)
@@ -91,7 +102,7 @@ def collect(files: Sequence[DataFile], *, start: datetime | None = None,
         raise LicelpushError(str(exc)) from None
     top = max_range_m or _max_range(first, indices)
     edges = row_edges(top, ROWS)
-    t0, column_s, columns = _grid(files, start, stop)
+    t0, column_s, columns = _grid(_grid_times(files), start, stop)
     curtains = {}
     for i in indices:
         ds = first.header.datasets[i]
@@ -113,8 +124,7 @@ def _add(look: Quicklook, record: Record, top_m: float, start: datetime | None,
     h = record.header
     if (start is not None and h.start < start) or (stop is not None and h.start > stop):
         return
-    named = parse_file_name(h.name)  # the name on line 1 keeps the centiseconds
-    t = utc_seconds(named[1] if named else h.start)
+    t = record_seconds(h)
     used = False
     for index, (ds, values) in enumerate(zip(h.datasets, record.data)):
         curtain = look.curtains.get(channel_key(ds))
