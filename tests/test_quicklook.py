@@ -19,7 +19,7 @@ from licelpush.datafiles import find_data_files, record_seconds, utc_seconds
 from licelpush.errors import EXIT_DAMAGED_FILE, EXIT_USAGE
 from licelpush.licelfile import encode_record, file_name, read_records
 from licelpush.physical import dataset_profile
-from licelpush.quicklook import collect
+from licelpush.quicklook import collect, render, visible_cells
 
 pytest.importorskip("matplotlib")  # the [plot] extra is part of [test]
 START = datetime(2026, 5, 13, 21, 0, 0)
@@ -102,6 +102,35 @@ def test_record_time_is_the_start_when_the_name_is_the_end_of_the_acquisition():
     assert record_seconds(named_late) == utc_seconds(START)
     with_centiseconds = replace(own.header, name=file_name("b", START + timedelta(seconds=0.37)))
     assert record_seconds(with_centiseconds) == utc_seconds(START) + 0.37
+
+
+def test_visible_cells_widens_marks_to_a_pixel():
+    mask = np.zeros((4, 12), dtype=bool)
+    mask[1, 5] = True
+    out = visible_cells(mask, width_px=4, height_px=4)  # 3 rows per pixel
+    assert np.flatnonzero(out[1]).tolist() == [5, 6, 7]
+    assert out.sum() == 3
+    assert (visible_cells(mask, 100, 100) == mask).all()
+
+
+@pytest.mark.parametrize("clipped_bin", [110, 140])
+def test_a_single_clipped_row_is_magenta_in_the_picture(tmp_path, clipped_bin):
+    """400 range rows in a panel of fewer pixels: the clipped row must not be skipped."""
+    import matplotlib.image
+
+    for i in range(20):
+        record = make_record([analogue(0, 532, "p", bins=4000, shots=10, adc_bits=12)],
+                             start=START + timedelta(seconds=30 * i), seed=i, duration_s=30)
+        data = np.full(4000, 1000 + i, dtype=np.int32)
+        data[clipped_bin] = 10 * 4095  # full scale in every shot
+        (tmp_path / record.header.name).write_bytes(encode_record(replace(record, data=(data,))))
+    look = collect(find_data_files([tmp_path]))
+    assert np.flatnonzero(next(iter(look.curtains.values())).clipped().any(axis=0)).size == 1
+    render(look, tmp_path / "look.png")
+    pixels = matplotlib.image.imread(tmp_path / "look.png")[:, :, :3]
+    magenta = (pixels[:, :, 0] > 0.8) & (pixels[:, :, 1] < 0.3) & (pixels[:, :, 2] > 0.8)
+    assert magenta.any(axis=1).sum() >= 1
+    assert magenta.any(axis=0).sum() > 500  # across the whole period
 
 
 @pytest.mark.parametrize("ini", STATION_CONFIGS)

@@ -202,7 +202,9 @@ def _panel(plt, fig, cell, curtain: Curtain, fontsize: int) -> None:
     extent = (mdates.date2num(t_start), mdates.date2num(t_end), km[0], km[-1])
     im = ax.imshow(shown.T, origin="lower", aspect="auto", extent=extent, cmap=cmap,
                    norm=LogNorm(low, high), interpolation="nearest")
-    clipped = np.ma.masked_where(~curtain.clipped(), np.ones(image.shape))
+    box = ax.get_window_extent()
+    clipped = np.ma.masked_where(~visible_cells(curtain.clipped(), box.width, box.height),
+                                 np.ones(image.shape))
     ax.imshow(clipped.T, origin="lower", aspect="auto", extent=extent,
               cmap=ListedColormap(["magenta"]), interpolation="nearest")
     ax.xaxis_date()
@@ -219,6 +221,23 @@ def _panel(plt, fig, cell, curtain: Curtain, fontsize: int) -> None:
     side.set_xscale("log")
     side.set_title("mean", fontsize=fontsize)
     side.tick_params(labelleft=False, labelsize=7)
+
+
+def visible_cells(mask: np.ndarray, width_px: float, height_px: float) -> np.ndarray:
+    """``mask`` (columns, rows) with each marked cell widened to the next cells, so that
+    it covers at least one pixel of a ``width_px`` × ``height_px`` panel: nearest-neighbour
+    drawing of more cells than pixels skips cells, and a clipped row must not vanish."""
+    out = mask.copy()
+    for axis, pixels in ((0, width_px), (1, height_px)):
+        cells = out.shape[axis]
+        spread = math.ceil(cells / max(pixels, 1.0))
+        marked = out.copy()
+        for shift in range(1, min(spread, cells)):
+            head = [slice(None)] * 2
+            tail = [slice(None)] * 2
+            head[axis], tail[axis] = slice(shift, None), slice(None, -shift)
+            out[tuple(head)] |= marked[tuple(tail)]
+    return out
 
 
 def _utc(seconds: float) -> datetime:
