@@ -163,3 +163,21 @@ def test_inspect_into_a_closed_pipe_stops_without_traceback():
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert b"Traceback" not in err and b"BrokenPipe" not in err
+
+
+@pytest.mark.parametrize("rewrite", [[], ["--rewrite"]])
+def test_split_of_a_station_directory_keeps_dark_files_apart(tmp_path: Path,
+                                                             rewrite: list[str]) -> None:
+    """A station's output holds the dark measurement below dark/: the one-record files
+    of it go to DIR/dark, never among the measurement's."""
+    station = tmp_path / "data"
+    for folder, seed in ((station / "2026" / "05" / "13", 0),
+                         (station / "dark" / "2026" / "05" / "13", 50)):
+        folder.mkdir(parents=True)
+        record = make_record([analogue(0, 532, "p", bins=40)], start=START + timedelta(
+            minutes=seed), seed=seed)
+        (folder / record.header.name).write_bytes(encode_record(record))
+    out = tmp_path / "out"
+    assert cli.main(["split", str(station), "-o", str(out), *rewrite]) == 0
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
+        "b2651321.034512", "dark/b2651321.534512"]

@@ -3,14 +3,16 @@
 A directory stands for every Licel raw data file below it (names like
 ``a2651312.345678``, in any sub-folder of an output layout, ``dark/``
 included), in the order of the times in their names; journals, quarantine
-and status files are skipped.
+and status files are skipped. The files found in a ``dark/`` folder below a
+directory are remembered (:attr:`FileScan.dark`), so that commands writing
+elsewhere keep dark measurements apart.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +27,16 @@ class FileScan:
 
     command: str
     status: int = 0
+    dark: set[str] = field(default_factory=set)
+    """Names of the files found in a ``dark/`` folder below a directory named."""
+
+    def output_dir(self, name: str, output: Path) -> Path:
+        """Where a command writing into ``output`` puts what it makes of file ``name``:
+        ``output/dark`` for a file of a ``dark/`` folder, so that dark measurements stay
+        apart from the measurement."""
+        from licelpush.layout import DARK_FOLDER
+
+        return output / DARK_FOLDER if name in self.dark else output
 
     def expand(self, names: Sequence[str]) -> Iterator[str]:
         """The names, with each directory replaced by the Licel files below it
@@ -37,6 +49,7 @@ class FileScan:
                 yield name
                 continue
             found = find_licel_files([name], skip_dark=False)
+            self.dark.update(str(p) for p in found if _below_dark(p, Path(name)))
             if not found:
                 print(f"licelpush {self.command}: {name}: no Licel raw data files in this "
                       "directory", file=sys.stderr)
@@ -68,3 +81,9 @@ class FileScan:
             if error is not None:
                 print(f"licelpush {self.command}: damaged: {error.message}", file=sys.stderr)
                 self.status = max(self.status, EXIT_DAMAGED_FILE)
+
+
+def _below_dark(path: Path, root: Path) -> bool:
+    from licelpush.layout import DARK_FOLDER
+
+    return DARK_FOLDER in path.relative_to(root).parts[:-1]

@@ -4,7 +4,8 @@ Each record of each file is re-encoded (:mod:`licelpush.rewrite`) into a file
 of its own in DIR, in licelpush's layout (CRLF, padded header lines, true
 dataset count), values unchanged; DIR receives nothing else. With
 ``--time-zone`` the header times and the file names are converted from that
-zone's local time to UTC. DIR must not be the directory of an input file (the
+zone's local time to UTC. Files found in a ``dark/`` folder of a directory
+named go into ``DIR/dark``. DIR must not be the directory of an input file (the
 rewritten files would sit beside the originals they repeat). A record whose
 rewritten file already exists with the same bytes is not written again.
 Exit status 2 for a bad option or missing file, 4 if a file is damaged (its
@@ -42,20 +43,22 @@ def run_rewrite(args: argparse.Namespace) -> int:
             raise LicelpushError(f"-o {out_dir}: is the directory of {name}; choose another "
                                  "directory for the rewritten files")
     scan = FileScan("split")
-    writer: RecordWriter | None = None
+    writers: dict[Path, RecordWriter] = {}
     try:
         for name, _, _, records, _ in scan.files(args.files):
+            target = scan.output_dir(name, out_dir)
             for index, record in enumerate(records):
                 new = rewritten(record, zone)
-                existing = out_dir / new.header.name
+                existing = target / new.header.name
                 if existing.is_file() and existing.read_bytes() == encode_record(new):
                     print(f"{name} record {index} already in {existing}")
                     continue
-                if writer is None:
-                    writer = RecordWriter(out_dir, new.header.name[:1], records_per_file=1)
-                written, _ = writer.write(new)
+                if target not in writers:
+                    writers[target] = RecordWriter(target, new.header.name[:1],
+                                                   records_per_file=1)
+                written, _ = writers[target].write(new)
                 print(f"{name} record {index} -> {written}")
     finally:
-        if writer is not None:
+        for writer in writers.values():
             writer.close()
     return scan.status

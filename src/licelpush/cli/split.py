@@ -6,6 +6,7 @@ record is copied byte for byte into its own file named by the record's line-1
 name; an existing file is never overwritten (the writer moves the time in the
 name on by 10 ms until the name is free, and line 1 is changed to match).
 A one-record file is left alone unless ``-o`` names another directory.
+Files found in a ``dark/`` folder of a directory named go into ``DIR/dark``.
 The input files are not modified. In the input's own directory (no ``-o``)
 record 0 is not copied: it is the input file's first record, the one every
 public reader reads, so each acquisition is there exactly once for them. A
@@ -74,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         check_output_path("-o", Path(args.output_dir))
     scan = FileScan("split")
     for name, path, buf, records, damaged in scan.files(args.files):
-        out_dir = Path(args.output_dir) if args.output_dir else path.parent
+        out_dir = scan.output_dir(name, Path(args.output_dir)) if args.output_dir else path.parent
         same_dir = out_dir.resolve() == path.parent.resolve()
         if len(records) == 1 and same_dir and not damaged:
             print(f"{name}: 1 record, nothing to split")
