@@ -199,6 +199,22 @@ def test_scc_two_recorders_same_wavelength(station, tmp_path: Path) -> None:
                                       [r.data[4] for r in dark])
 
 
+def test_scc_dark_of_the_output_directory_takes_only_its_dark_folders(station,
+                                                                      tmp_path: Path) -> None:
+    """--dark DIR with the station's output directory: the measurement's files must not
+    become background profiles."""
+    out, _, dark = station
+    (tmp_path / "map.toml").write_text(MAP)
+    target = tmp_path / "20261130lei01.nc"
+    assert export("scc", str(out), "--channels", str(tmp_path / "map.toml"),
+                  "--measurement-id", "20261130lei01", "-o", str(target),
+                  "--pressure", "1005.5", "--temperature", "7", "--dark", str(out)) == 0
+    with netCDF4.Dataset(target) as nc:
+        assert len(nc.dimensions["time_bck"]) == len(dark)
+        np.testing.assert_array_equal(nc["Background_Profile"][:, 3, :500],
+                                      [r.data[4] for r in dark])
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--measurement-id", "2026-11-30"], "expected YYYYMMDD"),
     (["--measurement-id", "20261330lei01"], "expected YYYYMMDD"),

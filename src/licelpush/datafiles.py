@@ -78,6 +78,23 @@ def find_licel_files(paths: Sequence[str | Path], *, skip_dark: bool = True) -> 
     return sorted(unique.values(), key=_sort_key)
 
 
+def below_dark(path: Path, root: Path) -> bool:
+    """Whether ``path``, found by walking ``root``, lies in a ``dark/`` folder below it."""
+    return root.is_dir() and DARK_FOLDER in path.relative_to(root).parts[:-1]
+
+
+def find_dark_files(paths: Sequence[str | Path]) -> list[Path]:
+    """The files of the dark measurement named by ``paths`` (``--dark``), in time order: of
+    a directory with ``dark/`` folders below it (a station's output directory), only the
+    files in them, never the measurement's; of others every Licel file."""
+    found: list[Path] = []
+    for item in paths:
+        files = find_licel_files([item], skip_dark=False)
+        found.extend([f for f in files if below_dark(f, Path(item))] or files)
+    unique = {p.resolve(): p for p in found}
+    return sorted(unique.values(), key=_sort_key)
+
+
 JOURNAL_GLOB = "journal-*.jsonl"
 LEVELS_ABOVE = 6
 """Folders above a PATH searched for the journal when none is found below it: a day

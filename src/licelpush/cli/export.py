@@ -87,7 +87,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     scc.add_argument("--measurement-id", required=True, metavar="ID",
                      help="SCC measurement id: date, call sign, two digits (20261130lei01)")
     scc.add_argument("--dark", nargs="+", metavar="DARKPATH",
-                     help="files or directories of the dark measurement")
+                     help="files or directories of the dark measurement (of a directory "
+                     "with dark/ folders below it, such as the output directory, only the "
+                     "files in them)")
     scc.add_argument("--pressure", type=float, metavar="HPA",
                      help="pressure at the station, hPa (standard atmosphere)")
     scc.add_argument("--temperature", type=float, metavar="DEGC",
@@ -111,9 +113,9 @@ def _memories(args: argparse.Namespace) -> Any:
 
 
 def _stream(args: argparse.Namespace, paths: list[str], *, dark: bool = False) -> Any:
-    from licelpush.datafiles import RecordStream, find_licel_files, load_traces
+    from licelpush.datafiles import RecordStream, find_dark_files, find_licel_files, load_traces
 
-    files = find_licel_files(paths, skip_dark=not dark)
+    files = find_dark_files(paths) if dark else find_licel_files(paths)
     if not files:
         raise LicelpushError(f"no Licel files in {' '.join(paths)}")
     window = (None, None) if dark else (args.first, args.last)

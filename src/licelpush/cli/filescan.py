@@ -41,7 +41,7 @@ class FileScan:
     def expand(self, names: Sequence[str]) -> Iterator[str]:
         """The names, with each directory replaced by the Licel files below it
         (:func:`licelpush.datafiles.find_licel_files`, ``dark/`` included)."""
-        from licelpush.datafiles import find_licel_files
+        from licelpush.datafiles import below_dark, find_licel_files
         from licelpush.errors import EXIT_USAGE
 
         for name in names:
@@ -49,7 +49,7 @@ class FileScan:
                 yield name
                 continue
             found = find_licel_files([name], skip_dark=False)
-            self.dark.update(str(p) for p in found if _below_dark(p, Path(name)))
+            self.dark.update(str(p) for p in found if below_dark(p, Path(name)))
             if not found:
                 print(f"licelpush {self.command}: {name}: no Licel raw data files in this "
                       "directory", file=sys.stderr)
@@ -82,8 +82,3 @@ class FileScan:
                 print(f"licelpush {self.command}: damaged: {error.message}", file=sys.stderr)
                 self.status = max(self.status, EXIT_DAMAGED_FILE)
 
-
-def _below_dark(path: Path, root: Path) -> bool:
-    from licelpush.layout import DARK_FOLDER
-
-    return DARK_FOLDER in path.relative_to(root).parts[:-1]
