@@ -134,7 +134,8 @@ def _check_status_file_is_shown(page, data: Path) -> None:
     now = datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
     status = {"state": "acquiring", "updated_utc": now, "run_id": "R-status",
               "acquisitions": 12345, "warnings": ["disk full in 5 h"], "dark": False,
-              "free_bytes": 5_000_000_000, "time_to_full_s": 18000}
+              "free_bytes": 5_000_000_000, "time_to_full_s": 18000,
+              "clipping": {"TR0 A analogue": 3, "TR1 B analogue": 1}}
     (data / "status.json.tmp").write_text(json.dumps(status))
     (data / "status.json.tmp").replace(data / "status.json")
     page.wait_for_function("document.getElementById('h-acq').textContent === '12345'",
@@ -142,6 +143,8 @@ def _check_status_file_is_shown(page, data: Path) -> None:
     assert "health from status.json, run R-status" in page.locator("#h-more").inner_text()
     assert page.locator("#h-warnings li").all_inner_texts() == ["disk full in 5 h"]
     assert "full in 5.0 h" in page.locator("#h-free").inner_text()
+    # status.json counts clipped acquisitions per channel
+    assert page.locator("#h-clipping").inner_text() == "TR0 A analogue: 3, TR1 B analogue: 1"
 
 
 def _check_every_profile_drawn(page, channels: int) -> None:

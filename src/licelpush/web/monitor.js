@@ -36,6 +36,14 @@ function fmtBytes(n) {
   return n.toFixed(i ? 1 : 0) + " " + units[i];
 }
 
+function fmtClipping(c) {
+  // the journal counts clipped records; status.json counts them per channel
+  if (c === null || c === undefined) return "–";
+  if (typeof c !== "object") return String(c);
+  const parts = Object.entries(c).map(([channel, n]) => `${channel}: ${n}`);
+  return parts.length ? parts.join(", ") : "0";
+}
+
 function showHealth(h) {
   const state = $("h-state");
   state.textContent = h.state + (h.reason ? ` (${h.reason})` : "") + (h.next_window_utc ? ` until ${h.next_window_utc}` : "");
@@ -45,7 +53,7 @@ function showHealth(h) {
   $("h-acq").textContent = h.acquisitions ?? "–";
   $("h-reconnects").textContent = h.reconnects ?? "–";
   $("h-quarantine").textContent = fmtBytes(h.quarantined_bytes);
-  $("h-clipping").textContent = h.clipping ?? "–";
+  $("h-clipping").textContent = fmtClipping(h.clipping);
   $("h-free").textContent = fmtBytes(h.free_bytes) + (h.time_to_full_s ? ` (full in ${(h.time_to_full_s / 3600).toFixed(1)} h)` : "");
   $("h-more").textContent = `health from ${h.source}` + (h.run_id ? `, run ${h.run_id}` : "") +
     (h.controller ? `, controller ${h.controller}` : "") + (h.dark ? ", dark measurement" : "");
