@@ -228,3 +228,18 @@ def test_a_stop_signal_ends_the_monitor_cleanly(tmp_path, signum):
             proc.wait(timeout=10)
     assert proc.returncode == 0, err
     assert "monitor stopped" in err and "Traceback" not in err
+
+
+def test_curtain_has_no_false_gaps_for_records_longer_than_a_column():
+    """A station's 1-minute records in the default 30-s columns: each record covers the
+    columns of its acquisition, gaps stay only where no acquisition was."""
+    view = SignalView()  # 3 hours, 360 columns of 30 s
+    start = datetime(2026, 5, 13, 20, 0, 0)
+    for i in [*range(10), *range(15, 20)]:  # 5 minutes missing
+        record = make_record([analogue(0, 532, "p", bins=3000)],
+                             start=start + timedelta(minutes=i), seed=i, duration_s=60)
+        view.add(record, (start + timedelta(minutes=i)).replace(
+            tzinfo=timezone.utc).timestamp(), record.header.name)
+    filled = next(iter(view.curtains.values())).filled_columns()
+    assert filled[-10:].all() and not filled[-20:-10].any() and filled[-40:-20].all()
+    assert filled.sum() == 30

@@ -11,6 +11,7 @@ A row is marked clipped in a column when any bin in it was clipped.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -118,16 +119,23 @@ class Curtain:
         col = int(np.floor((t - self.t0) / self.column_s))
         return col if 0 <= col < self.columns else None
 
-    def add(self, t: float, profile: Profile) -> bool:
-        """Accumulate ``profile`` taken at ``t``; False when ``t`` is outside the grid."""
+    def add(self, t: float, profile: Profile, until: float | None = None) -> bool:
+        """Accumulate ``profile`` taken at ``t`` into its column, and with ``until`` (the
+        end of the acquisition) into every column the acquisition spans, so that a
+        1-minute record leaves no gap in 30-s columns; False when ``t`` is outside the grid."""
         col = self.column_of(t)
         if col is None:
             return False
+        last = col
+        if until is not None and until > t:
+            last = min(max(math.ceil((until - self.t0) / self.column_s) - 1, col),
+                       self.columns - 1)
+        cols = slice(col, last + 1)
         mean, clipped = self.reduce(profile)
         ok = np.isfinite(mean)
-        self._sum[col, ok] += mean[ok]
-        self._count[col, ok] += 1
-        self._clipped[col] |= clipped
+        self._sum[cols, ok] += mean[ok]
+        self._count[cols, ok] += 1
+        self._clipped[cols] |= clipped
         self._profile_sum[ok] += mean[ok]
         self._profile_n[ok] += 1
         return True

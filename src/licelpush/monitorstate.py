@@ -33,6 +33,9 @@ RATE_WINDOW = 40
 """Acquisitions over which the rate is measured."""
 RECENT_KEPT = 256
 """Acquisition lines kept between two polls, for the curtain to sample."""
+END_MARGIN_S = 1e-3
+"""A record's end is taken this much before its stop time (which belongs to the next column
+when it falls on a column boundary)."""
 STALE_AFTER_S = 30.0
 """Without a status file, a run with no record for this long and no stop is 'waiting'."""
 
@@ -217,15 +220,17 @@ class SignalView:
 
     def add(self, record: Record, t: float, source: str, *, latest: bool = True) -> None:
         """Add a record taken at POSIX time ``t``; ``latest``: it is the newest one."""
+        duration = (record.header.stop - record.header.start).total_seconds()
         for index, (ds, values) in enumerate(zip(record.header.datasets, record.data)):
             key = channel_key(ds)
             curtain = self._curtain(key, ds, t)
             profile = dataset_profile(ds, values, index, background=self.background,
                                       max_range_m=curtain.row_edges_m[-1])
-            curtain.advance(t)
+            curtain.advance(t + max(duration - END_MARGIN_S, 0.0))  # its end: last column
             curtain.add(t, replace(profile, signal=range_correct(profile.signal.copy(),
                                                                  profile.range_m),
-                                   unit=f"{profile.unit} km²", range_corrected=True))
+                                   unit=f"{profile.unit} km²", range_corrected=True),
+                        until=t + duration)
             if not curtain.unit:
                 curtain.unit = f"{profile.unit} km²"
             if latest:
