@@ -243,3 +243,26 @@ def test_curtain_has_no_false_gaps_for_records_longer_than_a_column():
     filled = next(iter(view.curtains.values())).filled_columns()
     assert filled[-10:].all() and not filled[-20:-10].any() and filled[-40:-20].all()
     assert filled.sum() == 30
+
+
+def test_a_dark_measurement_is_shown_but_kept_out_of_the_curtain(tmp_path):
+    """acquire --dark writes below dark/ of the same output directory: its records are the
+    latest profile while it runs, never averaged into the curtain of the signal."""
+    start = datetime(2026, 5, 13, 20, 0, 0)
+    signal_record = _record(start, 1)
+    dark_record = _record(start + timedelta(seconds=60), 2)
+    (tmp_path / signal_record.header.name).write_bytes(encode_record(signal_record))
+    (tmp_path / "dark").mkdir()
+    (tmp_path / "dark" / dark_record.header.name).write_bytes(encode_record(dark_record))
+    journal = tmp_path / "journal-R2.jsonl"
+    journal.write_text(json.dumps({"event": "acquisition", "utc": "2026-05-13T20:01:15.000Z",
+                                   "file": f"dark/{dark_record.header.name}",
+                                   "record": 0}, separators=(",", ":")) + "\n")
+    docs = Documents()
+    view = SignalView(window_s=600.0, columns=40, rows=50)
+    follower = DirectoryFollower(tmp_path, view, docs)
+    assert follower.backfill() == 1
+    follower.poll(now=start.replace(tzinfo=timezone.utc).timestamp() + 80)
+    assert json.loads(docs.get("live"))["record"]["name"] == dark_record.header.name
+    for curtain in view.curtains.values():
+        assert curtain.filled_columns().sum() == 1  # the signal's record only

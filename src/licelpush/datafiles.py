@@ -79,8 +79,11 @@ def find_licel_files(paths: Sequence[str | Path], *, skip_dark: bool = True) -> 
 
 
 def below_dark(path: Path, root: Path) -> bool:
-    """Whether ``path``, found by walking ``root``, lies in a ``dark/`` folder below it."""
-    return root.is_dir() and DARK_FOLDER in path.relative_to(root).parts[:-1]
+    """Whether ``path`` lies in a ``dark/`` folder below the directory ``root``."""
+    try:
+        return root.is_dir() and DARK_FOLDER in path.relative_to(root).parts[:-1]
+    except ValueError:  # not below root
+        return False
 
 
 def find_dark_files(paths: Sequence[str | Path]) -> list[Path]:

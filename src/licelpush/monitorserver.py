@@ -29,7 +29,13 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from licelpush.datafiles import find_data_files, read_intact, record_seconds, utc_seconds
+from licelpush.datafiles import (
+    below_dark,
+    find_data_files,
+    read_intact,
+    record_seconds,
+    utc_seconds,
+)
 from licelpush.monitorstate import JournalDigest, SignalView, health, parse_utc_text
 from licelpush.platform import CURRENT
 
@@ -148,7 +154,8 @@ class DirectoryFollower:
         if not records or not -len(records) <= index < len(records):
             return False
         record = records[index]
-        self.view.add(record, record_seconds(record.header), path.name, latest=latest)
+        self.view.add(record, record_seconds(record.header), path.name, latest=latest,
+                      dark=below_dark(path, self.directory))
         return True
 
     def backfill(self) -> int:

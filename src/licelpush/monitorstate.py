@@ -218,19 +218,23 @@ class SignalView:
             self.curtains[key] = curtain
         return curtain
 
-    def add(self, record: Record, t: float, source: str, *, latest: bool = True) -> None:
-        """Add a record taken at POSIX time ``t``; ``latest``: it is the newest one."""
+    def add(self, record: Record, t: float, source: str, *, latest: bool = True,
+            dark: bool = False) -> None:
+        """Add a record taken at POSIX time ``t``; ``latest``: it is the newest one;
+        ``dark``: a dark measurement's, shown as the latest profile but kept out of the
+        curtains of the atmosphere's signal."""
         duration = (record.header.stop - record.header.start).total_seconds()
         for index, (ds, values) in enumerate(zip(record.header.datasets, record.data)):
             key = channel_key(ds)
             curtain = self._curtain(key, ds, t)
             profile = dataset_profile(ds, values, index, background=self.background,
                                       max_range_m=curtain.row_edges_m[-1])
-            curtain.advance(t + max(duration - END_MARGIN_S, 0.0))  # its end: last column
-            curtain.add(t, replace(profile, signal=range_correct(profile.signal.copy(),
-                                                                 profile.range_m),
-                                   unit=f"{profile.unit} km²", range_corrected=True),
-                        until=t + duration)
+            if not dark:
+                curtain.advance(t + max(duration - END_MARGIN_S, 0.0))  # its end: last column
+                curtain.add(t, replace(profile, signal=range_correct(profile.signal.copy(),
+                                                                     profile.range_m),
+                                       unit=f"{profile.unit} km²", range_corrected=True),
+                            until=t + duration)
             if not curtain.unit:
                 curtain.unit = f"{profile.unit} km²"
             if latest:
