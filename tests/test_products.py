@@ -323,6 +323,24 @@ def test_damaged_file_is_exported_up_to_the_damage(tmp_path: Path, capsys) -> No
     assert "damaged" in capsys.readouterr().err
 
 
+def test_files_split_in_place_are_not_exported_twice(tmp_path: Path) -> None:
+    """split in place leaves the file of several records and copies of its records 1…:
+    each acquisition is exported once, with its journal trace."""
+    recs = records(6)
+    files = write_day(tmp_path / "data", recs, per_file=3)
+    (tmp_path / "data" / "journal-r1.jsonl").write_text("\n".join(json.dumps(
+        {"event": "acquisition", "file": f.name, "record": r, "crc32": 10 * n + r})
+        for n, f in enumerate(files) for r in range(3)) + "\n")
+    assert cli.main(["split", *map(str, files)]) == 0
+    assert len(list((tmp_path / "data").glob("b*"))) == 6
+    target = tmp_path / "x.nc"
+    assert export("netcdf", str(tmp_path / "data"), "-o", str(target)) == 0
+    with netCDF4.Dataset(target) as nc:
+        assert len(nc.dimensions["time"]) == 6
+        assert list(nc["crc32"][:]) == [0, 1, 2, 10, 11, 12]
+        np.testing.assert_array_equal(nc["tr0_A_an_raw"][:, :600], [r.data[0] for r in recs])
+
+
 def test_missing_netcdf_library_names_the_extra(tmp_path: Path, capsys, monkeypatch) -> None:
     write_day(tmp_path / "data", records(1))
     monkeypatch.setitem(sys.modules, "netCDF4", None)

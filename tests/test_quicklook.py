@@ -84,6 +84,15 @@ def test_collect_draws_every_record_of_a_file_of_several_records(tmp_path):
     assert curtain.filled_columns().all()
 
 
+def test_collect_reads_each_record_once_after_split_in_place(tmp_path):
+    records = [_record(i) for i in range(4)]
+    path = tmp_path / records[0].header.name
+    path.write_bytes(b"".join(encode_record(r) for r in records))
+    assert cli.main(["split", str(path)]) == 0  # copies of records 1-3 beside the file
+    assert len(find_data_files([tmp_path])) == 4
+    assert collect(find_data_files([tmp_path])).records == 4
+
+
 def test_collect_reads_files_whose_names_hold_no_time(tmp_path):
     """Files renamed or named by other software: their records give the times."""
     for i in range(3):

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
@@ -162,6 +163,35 @@ def load_traces(files: Sequence[Path], roots: Sequence[str | Path]) -> dict[tupl
     return traces
 
 
+def _fingerprint(record: Record) -> int:
+    crc = zlib.crc32(record.header.name.encode("latin-1", "replace"))
+    for values in record.data:
+        crc = zlib.crc32(values.tobytes(), crc)
+    return crc
+
+
+@dataclass
+class SplitCopies:
+    """Recognises the one-record files that ``licelpush split`` wrote beside a file of
+    several records (byte copies of its records 1…, named by their line-1 names), so that
+    no acquisition is read twice. Files must come in time order (the file of several
+    records first); only the records 1… of such files are remembered."""
+
+    seen: dict[str, int] = field(default_factory=dict)
+    copies: int = 0
+
+    def new_records(self, records: Sequence[Record]) -> list[tuple[int, Record]]:
+        """(index, record) of a file's records, none when the file is such a copy."""
+        if len(records) == 1:
+            name = records[0].header.name
+            if name in self.seen and self.seen[name] == _fingerprint(records[0]):
+                self.copies += 1
+                return []
+        for record in records[1:]:
+            self.seen[record.header.name] = _fingerprint(record)
+        return list(enumerate(records))
+
+
 @dataclass
 class RecordStream:
     """Iterates over the records of ``files`` between ``first`` and ``last`` (start
@@ -174,6 +204,7 @@ class RecordStream:
     traces: dict[tuple[str, int], Trace] = field(default_factory=dict)
     status: int = 0
     damaged: list[str] = field(default_factory=list)
+    split: SplitCopies = field(default_factory=SplitCopies)
 
     def __iter__(self) -> Iterator[SourceRecord]:
         for path in self.files:
@@ -187,7 +218,7 @@ class RecordStream:
                             len(records))
                 self.damaged.append(error.message)
                 self.status = EXIT_DAMAGED_FILE
-            for index, record in enumerate(records):
+            for index, record in self.split.new_records(records):
                 start = record.header.start
                 if (self.first is not None and start < self.first) or (
                         self.last is not None and start >= self.last):

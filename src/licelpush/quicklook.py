@@ -21,7 +21,14 @@ from pathlib import Path
 import numpy as np
 
 from licelpush.curtain import ChannelKey, Curtain, channel_key, colour_limits, row_edges
-from licelpush.datafiles import DataFile, read_intact, record_seconds, utc_seconds, within
+from licelpush.datafiles import (
+    DataFile,
+    SplitCopies,
+    read_intact,
+    record_seconds,
+    utc_seconds,
+    within,
+)
 from licelpush.errors import LicelpushError
 from licelpush.licelfile import Record
 from licelpush.physical import Background, channel_label, dataset_profile, select_channels
@@ -108,9 +115,10 @@ def collect(files: Sequence[DataFile], *, start: datetime | None = None,
         ds = first.header.datasets[i]
         curtains[channel_key(ds)] = Curtain(t0, column_s, columns, edges, channel_label(ds))
     look = Quicklook(first.header.site, datetime.max, datetime.min, curtains)
+    split = SplitCopies()
     for f in files:
         records, damage = read_intact(f.path)
-        for record in records:
+        for _, record in split.new_records(records):
             _add(look, record, top, start, stop, background)
         if damage is not None:
             look.damaged.append(damage.message)
