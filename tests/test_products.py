@@ -285,16 +285,15 @@ def test_cf_netcdf_round_trip(station, tmp_path: Path) -> None:
 
 
 def test_day_folder_export_finds_the_journal_of_the_output_directory(
-        station, tmp_path: Path, caplog) -> None:
+        station, tmp_path: Path, capsys) -> None:
     """A day folder given as PATH lies below the output directory that holds the journal;
     a running acquisition's journal ends in zero bytes of its reserve."""
     out, _, _ = station
     journal = out / "journal-r1.jsonl"
     journal.write_bytes(journal.read_bytes() + b"\n" + bytes(4096))
     target = tmp_path / "day.nc"
-    with caplog.at_level("WARNING", logger="licelpush.datafiles"):
-        assert export("netcdf", str(out / "2026" / "11" / "30"), "-o", str(target)) == 0
-    assert "not JSON" not in caplog.text
+    assert export("netcdf", str(out / "2026" / "11" / "30"), "-o", str(target)) == 0
+    assert "not JSON" not in capsys.readouterr().err
     with netCDF4.Dataset(target) as nc:
         assert list(nc["crc32"][:]) == [1000, 1001, 1002, 1003]
         assert list(nc["run"][:]) == ["r1"] * 4
@@ -339,6 +338,25 @@ def test_files_split_in_place_are_not_exported_twice(tmp_path: Path) -> None:
         assert len(nc.dimensions["time"]) == 6
         assert list(nc["crc32"][:]) == [0, 1, 2, 10, 11, 12]
         np.testing.assert_array_equal(nc["tr0_A_an_raw"][:, :600], [r.data[0] for r in recs])
+
+
+def test_files_in_local_time_are_named_in_a_warning(tmp_path: Path, capsys) -> None:
+    """acquire --local-time: the headers hold local time, which the products take as UTC."""
+    files = write_day(tmp_path / "data", records(2))
+    lines = [{"event": "start", "run": "r9", "time_zone": "local"}] + [
+        {"event": "acquisition", "file": f.name, "record": 0} for f in files]
+    (tmp_path / "data" / "journal-r9.jsonl").write_text(
+        "\n".join(json.dumps(e) for e in lines) + "\n")
+    (tmp_path / "utc").mkdir()
+    write_day(tmp_path / "utc", records(1))
+    (tmp_path / "utc" / "journal-r8.jsonl").write_text(
+        json.dumps({"event": "start", "run": "r8", "time_zone": "UTC"}) + "\n")
+    assert export("netcdf", str(tmp_path / "utc"), "-o", str(tmp_path / "u.nc")) == 0
+    assert "local time" not in capsys.readouterr().err
+    assert export("netcdf", str(tmp_path / "data"), "-o", str(tmp_path / "x.nc")) == 0
+    err = capsys.readouterr().err
+    assert "run r9 wrote its files in the computer's local time" in err
+    assert "--time-zone" in err
 
 
 def test_missing_netcdf_library_names_the_extra(tmp_path: Path, capsys, monkeypatch) -> None:

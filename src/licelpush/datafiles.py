@@ -138,6 +138,7 @@ def _journal_dirs(files: Iterable[Path], roots: Sequence[str | Path]) -> list[Pa
 def load_traces(files: Sequence[Path], roots: Sequence[str | Path]) -> dict[tuple[str, int], Trace]:
     """``(file name, record index) -> Trace`` from the journals beside the files."""
     traces: dict[tuple[str, int], Trace] = {}
+    local_runs: set[str] = set()
     for directory in _journal_dirs(files, roots):
         for journal in sorted(directory.glob(JOURNAL_GLOB)):
             run = journal.stem[len("journal-"):]
@@ -153,6 +154,8 @@ def load_traces(files: Sequence[Path], roots: Sequence[str | Path]) -> dict[tupl
                 except json.JSONDecodeError:
                     log.warning("%s line %d: not JSON, skipped", journal, number)
                     continue
+                if event.get("event") == "start" and event.get("time_zone", "UTC") != "UTC":
+                    local_runs.add(run)
                 if event.get("event") != "acquisition" or "file" not in event:
                     continue
                 clipped = event.get("clipped")
@@ -160,7 +163,20 @@ def load_traces(files: Sequence[Path], roots: Sequence[str | Path]) -> dict[tupl
                     run=run, connection=event.get("connection"), crc32=event.get("crc32"),
                     clipped=tuple(clipped) if clipped is not None else None,
                 )
+    _warn_local_time(traces, files, local_runs)
     return traces
+
+
+def _warn_local_time(traces: dict[tuple[str, int], Trace], files: Sequence[Path],
+                     local_runs: set[str]) -> None:
+    """Warn once per run whose files (among ``files``) hold the computer's local time
+    (``acquire --local-time``): the products take header times as UTC."""
+    names = {f.name for f in files}
+    for run in sorted(local_runs):
+        if any(name in names and trace.run == run for (name, _), trace in traces.items()):
+            log.warning("run %s wrote its files in the computer's local time, which is "
+                        "taken as UTC here; 'licelpush split --rewrite --time-zone ZONE' "
+                        "converts them to UTC", run)
 
 
 def _fingerprint(record: Record) -> int:
