@@ -181,3 +181,16 @@ def test_split_of_a_station_directory_keeps_dark_files_apart(tmp_path: Path,
     assert cli.main(["split", str(station), "-o", str(out), *rewrite]) == 0
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()) == [
         "b2651321.034512", "dark/b2651321.534512"]
+
+
+@pytest.mark.parametrize("rewrite", [[], ["--rewrite"]])
+@pytest.mark.parametrize("inside", [".", "single"])
+def test_split_refuses_an_output_inside_a_walked_directory(tmp_path: Path, capsys,
+                                                           rewrite: list[str],
+                                                           inside: str) -> None:
+    """The next walk of the directory would read the copies with the originals."""
+    multi_record_file(tmp_path)
+    out = tmp_path / inside
+    assert cli.main(["split", str(tmp_path), "-o", str(out), *rewrite]) == EXIT_USAGE
+    assert "inside the input directory" in capsys.readouterr().err
+    assert len(list(tmp_path.rglob("b*"))) == 1

@@ -22,3 +22,15 @@ def check_output_path(option: str, path: Path) -> Path:
             raise LicelpushError(f"{option} {shown!r}: a path component of {size} bytes; "
                                  f"names may have at most {MAX_NAME_BYTES} bytes")
     return path
+
+
+def check_not_inside_inputs(out_dir: Path, names: list[str]) -> None:
+    """A usage error (exit 2) when ``out_dir`` is a directory named among the inputs or lies
+    inside one: walking it again would read the files written there with the originals."""
+    target = out_dir.resolve()
+    for name in names:
+        directory = Path(name)
+        if directory.is_dir() and (target == directory.resolve()
+                                   or directory.resolve() in target.parents):
+            raise LicelpushError(f"-o {out_dir}: inside the input directory {name}, which is "
+                                 "walked; choose a directory outside it")

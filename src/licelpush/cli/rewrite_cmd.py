@@ -23,6 +23,7 @@ from licelpush.errors import LicelpushError
 def run_rewrite(args: argparse.Namespace) -> int:
     """Rewrite every record of every file; returns the exit status."""
     from licelpush.cli.filescan import FileScan
+    from licelpush.cli.paths import check_not_inside_inputs
     from licelpush.filewriter import RecordWriter
     from licelpush.licelfile import encode_record
     from licelpush.rewrite import parse_time_zone, rewritten
@@ -38,6 +39,7 @@ def run_rewrite(args: argparse.Namespace) -> int:
             zone = parse_time_zone(args.time_zone)
         except ValueError as exc:
             raise LicelpushError(f"--time-zone: {exc}") from None
+    check_not_inside_inputs(out_dir, args.files)
     for name in args.files:
         if out_dir.resolve() == Path(name).resolve().parent:
             raise LicelpushError(f"-o {out_dir}: is the directory of {name}; choose another "

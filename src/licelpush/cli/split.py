@@ -67,12 +67,13 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from licelpush.cli.filescan import FileScan
-    from licelpush.cli.paths import check_output_path
+    from licelpush.cli.paths import check_not_inside_inputs, check_output_path
     from licelpush.filewriter import RecordWriter
     from licelpush.licelfile import parse_file_name
 
     if args.output_dir:
         check_output_path("-o", Path(args.output_dir))
+        check_not_inside_inputs(Path(args.output_dir), args.files)
     scan = FileScan("split")
     for name, path, buf, records, damaged in scan.files(args.files):
         out_dir = scan.output_dir(name, Path(args.output_dir)) if args.output_dir else path.parent
