@@ -190,8 +190,9 @@ def _fingerprint(record: Record) -> int:
 class SplitCopies:
     """Recognises the one-record files that ``licelpush split`` wrote beside a file of
     several records (byte copies of its records 1…, named by their line-1 names), so that
-    no acquisition is read twice. Files must come in time order (the file of several
-    records first); only the records 1… of such files are remembered."""
+    no acquisition is read twice. Files must come in time order: the copies of a file's
+    records come after it and before the next file of several records, so only the
+    records 1… of the last such file are remembered (memory stays bounded)."""
 
     seen: dict[str, int] = field(default_factory=dict)
     copies: int = 0
@@ -203,8 +204,8 @@ class SplitCopies:
             if name in self.seen and self.seen[name] == _fingerprint(records[0]):
                 self.copies += 1
                 return []
-        for record in records[1:]:
-            self.seen[record.header.name] = _fingerprint(record)
+        if len(records) > 1:
+            self.seen = {r.header.name: _fingerprint(r) for r in records[1:]}
         return list(enumerate(records))
 
 
