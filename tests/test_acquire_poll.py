@@ -3,6 +3,8 @@ emulator on loopback: the same files, journal, times, reconnection and stop as M
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from factories import config, recorder
@@ -15,6 +17,8 @@ from licelpush.journal import read_journal
 from licelpush.licelfile import read_records
 from licelpush.runlink import start_mpush
 from licelpush.runpoll import mwait_milliseconds
+from licelpush.sdnotify import Notifier
+from licelpush.station import StationOptions
 from licelpush.testing import running_emulator
 
 TWO = config(recorder(0, {"A": (True, True), "B": (True, False)}, 120, 90),
@@ -95,6 +99,33 @@ def test_no_triggers_means_the_run_gives_up_after_its_retries(tmp_path):
     assert summary.saved == 0 and summary.exit_status == 1  # stopped early, nothing lost
     text = "".join(str(e) for e in read_journal(summary.journal))
     assert "still armed" in text
+
+
+class StatusLines(Notifier):
+    """The service manager's view: each ``STATUS=`` line with the time it came."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.lines: list[tuple[float, str]] = []
+
+    def status(self, status: str) -> bool:
+        self.lines.append((time.monotonic(), status))
+        return True
+
+
+def test_status_and_watchdog_go_on_while_a_long_acquisition_is_waited_for(tmp_path):
+    # 30 shots at 10 Hz: MWAIT waits 3 s for each acquisition; the status must not look
+    # like a dead process meanwhile (stale after 3 status intervals)
+    notifier = StatusLines()
+    station = StationOptions(status_interval=0.2, notifier=notifier)
+    with running_emulator(config=TWO, recorders="0:16/4,1:16/4", rate=10.0) as emu:
+        summary = Acquisition(TWO, options(emu, tmp_path, acquisitions=1, shots=30),
+                              station=station).run()
+    assert summary.saved == 1 and summary.exit_status == 0
+    times = [t for t, _ in notifier.lines]
+    assert times[-1] - times[0] > 2.5  # the acquisition took its time
+    assert max(b - a for a, b in zip(times, times[1:])) < 1.5
+    assert any(line.startswith("acquiring: 0 acquisitions") for _, line in notifier.lines)
 
 
 def test_mwait_limit_follows_the_acquisition_time():

@@ -46,6 +46,10 @@ __all__ = ["AcquireOptions", "Acquisition", "Progress", "RecorderMissingError", 
 
 log = logging.getLogger(__name__)
 
+KEEP_ALIVE_S = 0.5
+"""While the controller is waited for (a polled acquisition's ``MWAIT``, a slow set-up),
+the files are synced and the status, progress and watchdog kept up this often."""
+
 
 class Acquisition:
     """One acquisition run (see the module docstring)."""
@@ -63,6 +67,7 @@ class Acquisition:
         self._progress_hook = progress
         self._progress_interval = progress_interval
         self._last_progress = 0.0
+        self._last_keep_alive = 0.0
         self._clock = clock
         self._link: Link | None = None
         self._out: RunOutput | None = None
@@ -137,8 +142,20 @@ class Acquisition:
     def _controller(self) -> Controller:
         opts = self.options
         return Controller(opts.host, opts.port, timeout=opts.timeout,
-                          kill_password=opts.kill_password,
-                          interrupt=self.stop_requested.is_set)
+                          kill_password=opts.kill_password, interrupt=self._interrupted)
+
+    def _interrupted(self) -> bool:
+        """The controller's ``interrupt``, asked while it waits: a stop request. A long wait
+        (``MWAIT`` of a polled acquisition, a slow set-up) meanwhile keeps the files synced,
+        the status file, the progress and the watchdog going, every :data:`KEEP_ALIVE_S`."""
+        now = self._clock()
+        if self.session is not None and now - self._last_keep_alive >= KEEP_ALIVE_S:
+            self._last_keep_alive = now
+            if self._out is not None:
+                self._out.sync_if_due(now)
+            self._maybe_progress(now=now)
+            self.station.keep_alive(self.session, now, now - self._t0)
+        return self.stop_requested.is_set()
 
     def _setup(self) -> Link:
         """Connect and run the documented sequence up to ``MPUSH`` (one attempt)."""

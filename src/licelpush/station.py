@@ -232,9 +232,14 @@ class StationService:
         rate = session.summary.received_bytes / elapsed_s if elapsed_s > 0 else 0.0
         disk = self.disk_event(rate, force=self.saved(session))
         actions = session.handle(disk) if disk is not None else []
+        self.keep_alive(session, now, elapsed_s)
+        return actions
+
+    def keep_alive(self, session: RunSession, now: float, elapsed_s: float) -> None:
+        """Status file and watchdog, without asking the session anything (also while the
+        controller is being waited for)."""
         self.follow(session, elapsed_s)
         self.publish(healthy=self.healthy(session, now))
-        return actions
 
     @staticmethod
     def healthy(session: RunSession, now: float) -> bool:
