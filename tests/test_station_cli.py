@@ -179,5 +179,23 @@ def test_service_unit_passes_systemd_analyze(tmp_path, capsys):
     assert "licelpush-station.service" not in done.stderr, done.stderr
 
 
+def test_service_unit_with_spaces_and_percent_in_its_paths(tmp_path, capsys):
+    tool = shutil.which("systemd-analyze")
+    need(tool is not None, "systemd-analyze is not installed (apt package systemd)")
+    ini = write_ini(tmp_path)
+    home = tmp_path / "lidar station 100%"
+    assert main(["service", "unit", "--config", str(ini), "--user", "root",
+                 "--working-directory", str(home), "--output", str(home / "data 1")]) == 0
+    unit = capsys.readouterr().out
+    lines = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line)
+    assert lines["WorkingDirectory"] == str(home).replace("%", "%%")
+    assert f' --output "{home}/data 1" '.replace("%", "%%") in lines["ExecStart"]
+    path = tmp_path / "licelpush-station.service"
+    path.write_text(unit)
+    done = subprocess.run([tool, "verify", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "licelpush-station.service" not in done.stderr, done.stderr
+
+
 def test_layout_value_object():
     assert Layout().pattern == "flat" and not Layout().dark

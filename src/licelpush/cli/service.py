@@ -122,6 +122,7 @@ def unit_text(args: argparse.Namespace, flags: Sequence[str]) -> str:
     """The unit file."""
     flags = with_service_defaults(args, flags)
     executable = args.executable or f"{quote(sys.executable)} -m licelpush"
+    # WorkingDirectory= takes the path as written (no quotes), with specifiers expanded
     workdir = os.path.abspath(args.working_directory or os.getcwd())
     command = " ".join([executable, "acquire", *(quote(f) for f in flags)])
     return f"""\
@@ -134,7 +135,7 @@ After=network-online.target
 Type=notify
 NotifyAccess=main
 User={args.user}
-WorkingDirectory={quote(workdir)}
+WorkingDirectory={workdir.replace("%", "%%")}
 ExecStart={command}
 Restart=always
 RestartSec=10
