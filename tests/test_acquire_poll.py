@@ -170,6 +170,20 @@ def test_cli_poll_mode_with_the_built_in_emulator(tmp_path, capsys):
     assert all(d.shots == 20 for f in files for r in read_records(f) for d in r.header.datasets)
 
 
+def test_emulator_frame_faults_are_named_as_idle_in_poll_mode(tmp_path, capsys):
+    ini = tmp_path / "Acquis.ini"
+    ini.write_text(STATION)
+    argv = ["acquire", "--config", str(ini), "--emulator", "--emulator-speed", "200",
+            "--mode", "poll", "--acq", "2", "--shots", "20", "--output", str(tmp_path / "out"),
+            "--emulator-fault", "disconnect:every=1", "--emulator-fault", "refuse:seconds=0.2",
+            "--retries", "-1", "--backoff", "0.1"]
+    assert main(argv) == 0
+    idle = [line.split(": ", 1)[1] for line in capsys.readouterr().err.splitlines()
+            if "never acts" in line]
+    assert idle == ["--emulator-fault disconnect:every=1 never acts with --mode poll: frame "
+                    "numbers count pushed frames, and a polled run has none"]
+
+
 def test_refused_mpush_suggests_poll_mode(monkeypatch):
     from licelpush import runlink
 

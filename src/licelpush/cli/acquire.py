@@ -346,6 +346,10 @@ def emulator_for(config: Any, args: argparse.Namespace) -> Iterator[tuple[str, i
         kwargs["rate"] = max(rates)  # the emulated shot clock follows the station's lasers
     if not args.verbose:
         logging.getLogger("licelpush.emulator").setLevel(logging.WARNING)
+    if args.mode == "poll":
+        for fault in (f for f in args.emulator_fault if not f.at_start):
+            log.warning("--emulator-fault %s never acts with --mode poll: frame numbers "
+                        "count pushed frames, and a polled run has none", fault.text())
     if args.emulator_max_speed:
         kwargs["max_speed"] = True
     if args.emulator_ledger:
