@@ -147,6 +147,16 @@ def test_output_not_writable_is_status_5(tmp_path, capsys):
     assert "blocker" in capsys.readouterr().err
 
 
+def test_a_log_file_that_cannot_be_opened_is_status_5_without_traceback(tmp_path, capsys):
+    ini = write_ini(tmp_path)
+    log_file = tmp_path / "no such folder" / "acquire.log"
+    assert main(["acquire", "--config", str(ini), "--ip", "127.0.0.1", "--port",
+                 str(closed_port()), "--log-file", str(log_file)]) == 5
+    err = capsys.readouterr().err
+    assert err == (f"licelpush acquire: --log-file {log_file}: cannot open: "
+                   "No such file or directory\n")
+
+
 def test_windows_working_directory_needs_output(tmp_path, capsys):
     ini = write_ini(tmp_path, workdir="D:\\Licel\\data")
     status = main(["acquire", "--config", str(ini), "--ip", "127.0.0.1", "--port", "1"])

@@ -166,6 +166,23 @@ def test_service_unit_keeps_the_profiles_count(tmp_path, capsys):
     assert exec_start.endswith(f"acquire --options {path} --retries -1")
 
 
+def test_service_unit_finds_relative_paths_from_any_working_directory(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    profile(tmp_path, "shots = 300\n")
+    argv = ["service", "unit", "--options", "station.toml", "--working-directory",
+            "/var/lib/licelpush", "--output=data", "--config", "/etc/lidar/Acquis.ini",
+            "--log-file", "logs/acquire.log", "--layout", "%Y/%m/%d"]
+    assert main(argv) == 0
+    exec_start = next(line for line in capsys.readouterr().out.splitlines()
+                      if line.startswith("ExecStart="))
+    assert exec_start.split(" acquire ", 1)[1] == (
+        f"--options {tmp_path}/station.toml --output={tmp_path}/data "
+        f"--config /etc/lidar/Acquis.ini --log-file {tmp_path}/logs/acquire.log "
+        "--layout %%Y/%%m/%%d --acq -1 --retries -1")
+    assert not (tmp_path / "logs").exists()  # the service's log file, not this command's
+
+
 def test_service_unit_passes_systemd_analyze(tmp_path, capsys):
     tool = shutil.which("systemd-analyze")
     need(tool is not None, "systemd-analyze is not installed (apt package systemd)")
