@@ -223,6 +223,9 @@ class StopEvent(Event):
     received_bytes: int
     elapsed_s: float
     clipped: dict[str, int]
+    unsaved_bytes: int | None = None
+    """Bytes received but neither saved nor quarantined because the output failed (disk
+    full): the frame being written and what was still undecided; only then."""
 
 
 JOURNAL_EVENTS: tuple[type[Event], ...] = (
