@@ -57,7 +57,9 @@ def test_polled_run_saves_every_acquisition_with_its_true_shots(tmp_path):
     values, _ = decode_raw_words(12, True, tuple(raw))
     labels = [d.device_id for d in saved[-1].header.datasets]
     assert saved[-1].data[labels.index("BT1")].tolist() == values.tolist()
-    events = [e for e in read_journal(summary.journal) if e["event"] == "acquisition"]
+    journal = read_journal(summary.journal)
+    assert [e["mode"] for e in journal if e["event"] == "start"] == ["poll"]
+    events = [e for e in journal if e["event"] == "acquisition"]
     assert [e["n"] for e in events] == list(range(1, 7))
     assert all(e["shots"] == [10] * 5 for e in events)
 
