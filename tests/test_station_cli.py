@@ -90,6 +90,22 @@ def test_check_validates_a_profile(tmp_path, capsys):
     assert "--acquis_per_file 0" in capsys.readouterr().err
 
 
+def test_check_takes_the_configuration_of_the_profile(tmp_path, capsys):
+    ini = write_ini(tmp_path)
+    path = profile(tmp_path, f"config = '{ini}'\nshots = 300\n")
+    assert main(["check", "--options", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{ini}: valid" in out and "300 shots" in out
+    other = tmp_path / "other.ini"
+    other.write_text(ini.read_text())
+    assert main(["check", str(other), "--options", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert f"{other}: valid" in captured.out
+    assert f"the profile {path} runs acquire with --config {ini}" in captured.err
+    assert main(["check"]) == 2
+    assert "give the CONFIG" in capsys.readouterr().err
+
+
 def test_acquire_with_a_profile_and_a_layout(tmp_path, capsys):
     ini = write_ini(tmp_path)
     out = tmp_path / "data"
