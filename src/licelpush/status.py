@@ -17,8 +17,8 @@ these names):
 ``updated_utc``, ``interval_s``
     when this file was written and the longest time until the next update.
 ``last_record_utc``, ``last_file``
-    UTC start time of the last saved acquisition and its file (relative to the
-    output directory).
+    when the last acquisition was saved (UTC, just after its end) and its file
+    (relative to the output directory).
 ``acquisitions``, ``rate_hz``, ``reconnects``, ``quarantined_bytes``, ``clipping``
     acquisitions saved, saved per second, reconnections, bytes quarantined,
     acquisitions with clipping per channel.

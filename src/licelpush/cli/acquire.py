@@ -423,8 +423,9 @@ def station_options(args: argparse.Namespace, config: Any) -> Any:
     from licelpush.schedule import Schedule, parse_schedule
     from licelpush.station import StationOptions
 
-    if not args.status_interval > 0:
-        raise LicelpushError(f"--status-interval {args.status_interval}: must be positive")
+    if not 0 < args.status_interval < float("inf"):
+        raise LicelpushError(f"--status-interval {args.status_interval}: must be a positive "
+                             "number of seconds")
     windows = parse_schedule(args.schedule)
     info = config.global_info
     if any(w.sun_relative for w in windows) and info.latitude == 0 and info.longitude == 0:
