@@ -86,19 +86,10 @@ def liveness(status: dict[str, Any], now: datetime) -> Liveness:
     return Liveness.ALIVE
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 3 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
 def format_status(status: dict[str, Any], now: datetime) -> list[str]:
     """Lines for people: state, run, progress, disk, warnings."""
     from licelpush.diskguard import format_bytes
+    from licelpush.diskguard import format_duration as _duration
 
     live = liveness(status, now)
     state = str(status.get("state", "?"))
