@@ -3,6 +3,8 @@ emulator on loopback: the same files, journal, times, reconnection and stop as M
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 from factories import config, recorder
@@ -15,6 +17,8 @@ from licelpush.journal import read_journal
 from licelpush.licelfile import read_records
 from licelpush.runlink import start_mpush
 from licelpush.runpoll import mwait_milliseconds
+from licelpush.sdnotify import Notifier
+from licelpush.station import StationOptions
 from licelpush.testing import running_emulator
 
 TWO = config(recorder(0, {"A": (True, True), "B": (True, False)}, 120, 90),
@@ -53,7 +57,9 @@ def test_polled_run_saves_every_acquisition_with_its_true_shots(tmp_path):
     values, _ = decode_raw_words(12, True, tuple(raw))
     labels = [d.device_id for d in saved[-1].header.datasets]
     assert saved[-1].data[labels.index("BT1")].tolist() == values.tolist()
-    events = [e for e in read_journal(summary.journal) if e["event"] == "acquisition"]
+    journal = read_journal(summary.journal)
+    assert [e["mode"] for e in journal if e["event"] == "start"] == ["poll"]
+    events = [e for e in journal if e["event"] == "acquisition"]
     assert [e["n"] for e in events] == list(range(1, 7))
     assert all(e["shots"] == [10] * 5 for e in events)
 
@@ -97,6 +103,33 @@ def test_no_triggers_means_the_run_gives_up_after_its_retries(tmp_path):
     assert "still armed" in text
 
 
+class StatusLines(Notifier):
+    """The service manager's view: each ``STATUS=`` line with the time it came."""
+
+    def __init__(self) -> None:
+        super().__init__(None)
+        self.lines: list[tuple[float, str]] = []
+
+    def status(self, status: str) -> bool:
+        self.lines.append((time.monotonic(), status))
+        return True
+
+
+def test_status_and_watchdog_go_on_while_a_long_acquisition_is_waited_for(tmp_path):
+    # 30 shots at 10 Hz: MWAIT waits 3 s for each acquisition; the status must not look
+    # like a dead process meanwhile (stale after 3 status intervals)
+    notifier = StatusLines()
+    station = StationOptions(status_interval=0.2, notifier=notifier)
+    with running_emulator(config=TWO, recorders="0:16/4,1:16/4", rate=10.0) as emu:
+        summary = Acquisition(TWO, options(emu, tmp_path, acquisitions=1, shots=30),
+                              station=station).run()
+    assert summary.saved == 1 and summary.exit_status == 0
+    times = [t for t, _ in notifier.lines]
+    assert times[-1] - times[0] > 2.5  # the acquisition took its time
+    assert max(b - a for a, b in zip(times, times[1:])) < 1.5
+    assert any(line.startswith("acquiring: 0 acquisitions") for _, line in notifier.lines)
+
+
 def test_mwait_limit_follows_the_acquisition_time():
     assert mwait_milliseconds(2.0) == 9000
     assert mwait_milliseconds(None) == 60000
@@ -137,6 +170,20 @@ def test_cli_poll_mode_with_the_built_in_emulator(tmp_path, capsys):
     files = sorted(out.glob("p*"))
     assert len(files) == 3
     assert all(d.shots == 20 for f in files for r in read_records(f) for d in r.header.datasets)
+
+
+def test_emulator_frame_faults_are_named_as_idle_in_poll_mode(tmp_path, capsys):
+    ini = tmp_path / "Acquis.ini"
+    ini.write_text(STATION)
+    argv = ["acquire", "--config", str(ini), "--emulator", "--emulator-speed", "200",
+            "--mode", "poll", "--acq", "2", "--shots", "20", "--output", str(tmp_path / "out"),
+            "--emulator-fault", "disconnect:every=1", "--emulator-fault", "refuse:seconds=0.2",
+            "--retries", "-1", "--backoff", "0.1"]
+    assert main(argv) == 0
+    idle = [line.split(": ", 1)[1] for line in capsys.readouterr().err.splitlines()
+            if "never acts" in line]
+    assert idle == ["--emulator-fault disconnect:every=1 never acts with --mode poll: frame "
+                    "numbers count pushed frames, and a polled run has none"]
 
 
 def test_refused_mpush_suggests_poll_mode(monkeypatch):

@@ -108,13 +108,15 @@ def test_invalid_configuration_is_status_2_and_sends_nothing(tmp_path, capsys):
 def test_bad_flag_values_are_status_2(tmp_path, capsys):
     ini = write_ini(tmp_path)
     with FakeController(recorders={0: HW}) as f:
-        for flags in (["--acq", "0"], ["--shots", "70000"], ["--retries", "-3"]):
+        for flags in (["--acq", "0"], ["--shots", "70000"], ["--retries", "-3"],
+                      ["--status-interval", "inf"]):
             status = main(["acquire", "--config", str(ini), "--ip", f.host, "--port",
                            str(f.port), "--output", str(tmp_path / "o"), *flags])
             assert status == 2
     assert f.lines == []
     err = capsys.readouterr().err
     assert "--acq 0" in err and "--shots 70000" in err and "--retries -3" in err
+    assert "--status-interval inf: must be a positive number of seconds" in err
 
 
 def test_unreachable_controller_is_status_3(tmp_path, capsys):
@@ -145,6 +147,16 @@ def test_output_not_writable_is_status_5(tmp_path, capsys):
     assert status == 5
     assert f.lines == []
     assert "blocker" in capsys.readouterr().err
+
+
+def test_a_log_file_that_cannot_be_opened_is_status_5_without_traceback(tmp_path, capsys):
+    ini = write_ini(tmp_path)
+    log_file = tmp_path / "no such folder" / "acquire.log"
+    assert main(["acquire", "--config", str(ini), "--ip", "127.0.0.1", "--port",
+                 str(closed_port()), "--log-file", str(log_file)]) == 5
+    err = capsys.readouterr().err
+    assert err == (f"licelpush acquire: --log-file {log_file}: cannot open: "
+                   "No such file or directory\n")
 
 
 def test_windows_working_directory_needs_output(tmp_path, capsys):

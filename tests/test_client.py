@@ -310,6 +310,29 @@ def test_silence_times_out_and_the_command_connection_is_dropped():
             ctl.request("STAT?")
 
 
+def test_an_error_of_the_interrupt_hook_drops_the_command_connection():
+    # the hook (the run's keep-alive) fails while a reply is awaited: the late reply
+    # must not be taken for the answer to the next command (SLAVE)
+    class DiskFull(Exception):
+        pass
+
+    calls = []
+
+    def interrupt():
+        calls.append(1)
+        if len(calls) > 1:  # the first is asked before the request is sent
+            raise DiskFull
+        return False
+
+    with FakeController(answer=lambda line: "" if line == "*IDN?" else None) as fake:
+        ctl = Controller(fake.host, fake.port, timeout=2)
+        ctl.connect()
+        ctl.interrupt = interrupt
+        with pytest.raises(DiskFull):
+            ctl.idn()
+        assert ctl.command_socket is None and not ctl.command_connected
+
+
 def test_unreachable_controller_is_a_connection_error():
     port = closed_port()
     ctl = Controller("127.0.0.1", port, timeout=1)

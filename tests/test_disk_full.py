@@ -67,6 +67,13 @@ def test_acquire_until_the_disk_is_full(tmp_path, small_fs, capsys, size_kib, pe
     assert on_disk and on_disk == named
     saved = [e for e in events if e["event"] == "acquisition"]
     assert sum(len(read_records(out / name)) for name in on_disk) == len(saved)
+    # every received byte is accounted for: saved, quarantined, or lost with the disk
+    (connect,) = [e for e in events if e["event"] == "connect"]
+    stop = events[-1]
+    quarantined = sum(e["length"] for e in events if e["event"] == "quarantine")
+    assert stop["unsaved_bytes"] > 0
+    assert (len(saved) * connect["frame_length"] + quarantined + stop["unsaved_bytes"]
+            == stop["received_bytes"])
 
 
 class FullDisk:

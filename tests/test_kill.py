@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import random
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,10 +61,22 @@ def first_record_length(out: Path, deadline: float) -> int:
     raise AssertionError("no whole record was written in time")
 
 
+MID_WRITE_RECORDS = 40
+"""Records a run may write while :func:`mid_write` waits for a write in progress: at
+full speed eight recorders write hundreds of MB a second, and the disk is shared."""
+
+
 def mid_write(out: Path, record_length: int, deadline: float) -> None:
-    """Wait until the newest data file ends inside a record (a write in progress)."""
+    """Wait until the newest data file ends inside a record (a write in progress), for
+    at most :data:`MID_WRITE_RECORDS` more records."""
+    limit = sum(p.stat().st_size for p in data_files(out)) + MID_WRITE_RECORDS * record_length
     while time.monotonic() < deadline:
         files = data_files(out)
+        try:
+            if sum(p.stat().st_size for p in files) > limit:
+                return
+        except FileNotFoundError:
+            continue
         if files:
             newest = max(files, key=lambda p: p.stat().st_mtime_ns)
             try:
@@ -114,3 +127,4 @@ def test_sigkill_at_many_moments_leaves_every_data_file_whole(tmp_path, per_file
         assert scan_journal(journal)[1] is None  # killed runs' journals read to their end
     # the kills did hit writes: otherwise this test would prove nothing
     assert seen_damaged >= 1
+    shutil.rmtree(out)  # hundreds of MB: not kept among pytest's last temporary folders

@@ -90,6 +90,22 @@ def test_check_validates_a_profile(tmp_path, capsys):
     assert "--acquis_per_file 0" in capsys.readouterr().err
 
 
+def test_check_takes_the_configuration_of_the_profile(tmp_path, capsys):
+    ini = write_ini(tmp_path)
+    path = profile(tmp_path, f"config = '{ini}'\nshots = 300\n")
+    assert main(["check", "--options", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert f"{ini}: valid" in out and "300 shots" in out
+    other = tmp_path / "other.ini"
+    other.write_text(ini.read_text())
+    assert main(["check", str(other), "--options", str(path)]) == 0
+    captured = capsys.readouterr()
+    assert f"{other}: valid" in captured.out
+    assert f"the profile {path} runs acquire with --config {ini}" in captured.err
+    assert main(["check"]) == 2
+    assert "give the CONFIG" in capsys.readouterr().err
+
+
 def test_acquire_with_a_profile_and_a_layout(tmp_path, capsys):
     ini = write_ini(tmp_path)
     out = tmp_path / "data"
@@ -166,6 +182,23 @@ def test_service_unit_keeps_the_profiles_count(tmp_path, capsys):
     assert exec_start.endswith(f"acquire --options {path} --retries -1")
 
 
+def test_service_unit_finds_relative_paths_from_any_working_directory(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    profile(tmp_path, "shots = 300\n")
+    argv = ["service", "unit", "--options", "station.toml", "--working-directory",
+            "/var/lib/licelpush", "--output=data", "--config", "/etc/lidar/Acquis.ini",
+            "--log-file", "logs/acquire.log", "--layout", "%Y/%m/%d"]
+    assert main(argv) == 0
+    exec_start = next(line for line in capsys.readouterr().out.splitlines()
+                      if line.startswith("ExecStart="))
+    assert exec_start.split(" acquire ", 1)[1] == (
+        f"--options {tmp_path}/station.toml --output={tmp_path}/data "
+        f"--config /etc/lidar/Acquis.ini --log-file {tmp_path}/logs/acquire.log "
+        "--layout %%Y/%%m/%%d --acq -1 --retries -1")
+    assert not (tmp_path / "logs").exists()  # the service's log file, not this command's
+
+
 def test_service_unit_passes_systemd_analyze(tmp_path, capsys):
     tool = shutil.which("systemd-analyze")
     need(tool is not None, "systemd-analyze is not installed (apt package systemd)")
@@ -174,6 +207,24 @@ def test_service_unit_passes_systemd_analyze(tmp_path, capsys):
                  "sunset+30m..sunrise-30m", "--layout", "%Y/%m/%d", "--acq", "-1"]) == 0
     path = tmp_path / "licelpush-station.service"
     path.write_text(capsys.readouterr().out)
+    done = subprocess.run([tool, "verify", str(path)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "licelpush-station.service" not in done.stderr, done.stderr
+
+
+def test_service_unit_with_spaces_and_percent_in_its_paths(tmp_path, capsys):
+    tool = shutil.which("systemd-analyze")
+    need(tool is not None, "systemd-analyze is not installed (apt package systemd)")
+    ini = write_ini(tmp_path)
+    home = tmp_path / "lidar station 100%"
+    assert main(["service", "unit", "--config", str(ini), "--user", "root",
+                 "--working-directory", str(home), "--output", str(home / "data 1")]) == 0
+    unit = capsys.readouterr().out
+    lines = dict(line.split("=", 1) for line in unit.splitlines() if "=" in line)
+    assert lines["WorkingDirectory"] == str(home).replace("%", "%%")
+    assert f' --output "{home}/data 1" '.replace("%", "%%") in lines["ExecStart"]
+    path = tmp_path / "licelpush-station.service"
+    path.write_text(unit)
     done = subprocess.run([tool, "verify", str(path)], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "licelpush-station.service" not in done.stderr, done.stderr

@@ -72,6 +72,10 @@ def test_judge_warns_below_twice_and_stops_below_the_limit():
     assert judge(100, 1000, 600, 0.0).time_to_full_s is None
     assert "below --min-free" in judge(100, 1000, 50, 1).message("/data")
     assert "/data" in judge(100, 1000, 150, 1).message("/data")
+    # the time left in a unit that fits it (30 s is not "0.0 h")
+    assert judge(100, 1000, 150, 50 / 30).message("/data").endswith(
+        "about 30 s left at the current data rate")
+    assert "about 5.0 h left" in judge(100, 1000, 150, 50 / 18000).message("/data")
 
 
 # ------------------------------------------------------------------ status

@@ -86,7 +86,7 @@ def test_dark_run_goes_below_dark_with_the_layout(tmp_path):
     assert len(data_files(out / "dark" / "20260513")) == 3
     assert not list(out.glob("lp*"))
     start = next(e for e in read_journal(summary.journal) if e["event"] == "start")
-    assert start["dark"] is True and start["layout"] == "%Y%m%d"
+    assert start["dark"] is True and start["layout"] == "%Y%m%d" and start["mode"] == "mpush"
     assert json.loads((out / "status.json").read_text())["dark"] is True
 
 

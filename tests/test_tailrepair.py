@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+import pytest
 from licel_samples import analogue, make_record, photon
 
 from licelpush.journal import scan_journal
@@ -19,7 +21,8 @@ from licelpush.tailrepair import journalled_folders
 KILLED_AT = datetime(2026, 5, 13, 21, 3, 45)
 
 
-def killed_run(output: Path, folder: str, *, journalled: bool) -> Path:
+def killed_run(output: Path, folder: str, *, journalled: bool,
+               killed_at: datetime = KILLED_AT) -> Path:
     """What a run killed mid-write leaves in ``output/folder``: a whole file and a file
     ending in half a record; with ``journalled`` its journal names the whole one."""
     where = output / folder
@@ -27,7 +30,7 @@ def killed_run(output: Path, folder: str, *, journalled: bool) -> Path:
     names = []
     for i in range(2):
         record = make_record([analogue(0, 532, "p", bins=500), photon(0, 532, "p", bins=500)],
-                             start=KILLED_AT.replace(second=i), seed=i)
+                             start=killed_at.replace(second=i), seed=i)
         data = encode_record(record)
         (where / record.header.name).write_bytes(data if i == 0 else data[: len(data) // 2])
         names.append(record.header.name)
@@ -38,9 +41,21 @@ def killed_run(output: Path, folder: str, *, journalled: bool) -> Path:
     return where / names[1]
 
 
-def start_run(output: Path, layout: Layout, when: datetime) -> RunOutput:
+def start_run(output: Path, layout: Layout, when: datetime, local_time: bool = False
+              ) -> RunOutput:
     writer = LayoutWriter(output, "b", layout, sync_interval=0)
-    return RunOutput(writer, output, when.replace(tzinfo=timezone.utc), 0, False)
+    return RunOutput(writer, output, when.replace(tzinfo=timezone.utc), 0, False,
+                     local_time=local_time)
+
+
+@pytest.fixture
+def three_hours_east(monkeypatch):
+    """The computer's time zone is UTC+3 (POSIX TZ names the offset with the other sign)."""
+    monkeypatch.setenv("TZ", "Etc/GMT-3")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
 
 
 def repairs(out: RunOutput) -> list[dict]:
@@ -65,6 +80,16 @@ def test_the_folder_of_the_run_s_own_layout_is_repaired_without_a_journal(tmp_pa
     out = start_run(tmp_path, Layout("%Y/%m/%d", dark=True), KILLED_AT)
     assert out.repaired == [cut]
     assert [e["file"] for e in repairs(out)] == [f"dark/2026/05/13/{cut.name}"]
+
+
+def test_the_local_day_folder_of_a_local_time_run_is_repaired(tmp_path, three_hours_east):
+    # 22:30 UTC is 01:30 of the next day at the station: --local-time files went there
+    now_utc = datetime(2026, 5, 13, 22, 30, 0)
+    cut = killed_run(tmp_path, "2026/05/14", journalled=False,
+                     killed_at=datetime(2026, 5, 14, 1, 30, 0))
+    out = start_run(tmp_path, Layout("%Y/%m/%d"), now_utc, local_time=True)
+    assert out.repaired == [cut]
+    assert [e["file"] for e in repairs(out)] == [f"2026/05/14/{cut.name}"]
 
 
 def test_journal_names_outside_the_output_directory_are_ignored(tmp_path):

@@ -149,6 +149,17 @@ def test_the_task_has_the_schema_elements_of_a_boot_service(capsys, tmp_path):
         "--acq", "-1", "--retries", "-1"]
 
 
+def test_the_task_finds_relative_paths_from_its_working_directory(capsys, tmp_path,
+                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "station.toml").write_text("shots = 300\n")
+    root = task(capsys, "--options", "station.toml", "--working-directory", str(tmp_path.parent),
+                "--output", "\\\\server\\share\\lidar", "--config=D:\\Licel\\Acquis.ini")
+    assert windows_argv(text(root, "t:Actions/t:Exec/t:Arguments") or "")[3:] == [
+        "--options", str(tmp_path / "station.toml"), "--output", "\\\\server\\share\\lidar",
+        "--config=D:\\Licel\\Acquis.ini", "--acq", "-1", "--retries", "-1"]
+
+
 def test_a_user_task_logs_on_with_its_password(capsys):
     root = task(capsys, "--user", "STATION\\lidar", "--executable",
                 "C:\\Program Files\\Python312\\Scripts\\licelpush.exe", "--acq", "100",

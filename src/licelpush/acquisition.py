@@ -137,8 +137,14 @@ class Acquisition:
     def _controller(self) -> Controller:
         opts = self.options
         return Controller(opts.host, opts.port, timeout=opts.timeout,
-                          kill_password=opts.kill_password,
-                          interrupt=self.stop_requested.is_set)
+                          kill_password=opts.kill_password, interrupt=self._interrupted)
+
+    def _interrupted(self) -> bool:
+        """The controller's ``interrupt``, asked while it waits: a stop request. A long wait
+        (a polled ``MWAIT``, a slow set-up) meanwhile keeps files, status and watchdog going."""
+        if self.session is not None and self.station.keep_alive_due(self._clock()):
+            self._housekeeping(waiting=True)
+        return self.stop_requested.is_set()
 
     def _setup(self) -> Link:
         """Connect and run the documented sequence up to ``MPUSH`` (one attempt)."""
@@ -167,12 +173,6 @@ class Acquisition:
                  "polling" if self.options.mode == "poll" else "MPUSH started",
                  controller.address, plan.frame_length, idn)
         return link
-
-    def _journal_connect(self, link: Link) -> None:
-        assert self._out is not None
-        if link.number == 1:
-            self._out.write(link.start_event(self.run_id, self.config, self.options))
-        self._out.write(link.connect_event())
 
     # ================================================================== actions
 
@@ -228,7 +228,7 @@ class Acquisition:
                 raise
             return actions
         self._link = link
-        self._journal_connect(link)
+        self._records.journal_connect(link)
         return session.handle(rs.Connected(self._clock(), acquisition_seconds(self.config,
                                                                            link.plan)))
 
@@ -314,12 +314,17 @@ class Acquisition:
             self._housekeeping()
         return self.stop_requested.is_set()
 
-    def _housekeeping(self, now: float | None = None) -> None:
+    def _housekeeping(self, now: float | None = None, *, waiting: bool = False) -> None:
+        """Sync, progress, station; ``waiting`` (inside a controller wait): no session
+        actions, only the status file and the watchdog."""
         now = self._clock() if now is None else now
         if self._out is not None:
             self._out.sync_if_due(now)
         self._maybe_progress(now=now)
-        self._perform(self.station.tick(self._session, now, now - self._t0))
+        if waiting:
+            self.station.keep_alive(self._session, now, now - self._t0)
+        else:
+            self._perform(self.station.tick(self._session, now, now - self._t0))
 
     def _maybe_progress(self, now: float | None = None, force: bool = False) -> None:
         if self._progress_hook is None:

@@ -297,9 +297,12 @@ class Controller:
                     f"controller {self.address}: sending {line!r} failed: {_describe(exc)}"
                 ) from exc
             return self._read_line(line)
-        except (ControllerConnectionError, StopRequestedError):
-            # A reply that comes late would be taken for the answer to the next
-            # command: the command connection is unusable from here on.
+        except BaseException as exc:
+            if isinstance(exc, ControllerReplyError):
+                raise
+            # Whatever cut the exchange short (no reply, a stop request, an error of the
+            # caller's ``interrupt``, Ctrl-C): a reply that comes late would be taken for
+            # the answer to the next command, so the command connection is unusable.
             self._drop_command_socket()
             raise
 

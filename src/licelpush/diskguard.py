@@ -67,6 +67,17 @@ def format_bytes(n: float) -> str:
     return f"{n} B"  # pragma: no cover
 
 
+def format_duration(seconds: float) -> str:
+    """A duration for people: ``45 s``, ``12 min``, ``5.5 h``, ``3.2 days``."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    if seconds < 2 * 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 3 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 class DiskState(enum.Enum):
     """What the free space means for the run."""
 
@@ -96,8 +107,8 @@ class DiskReading:
         if self.state is DiskState.STOP:
             return (f"{where}: only {free} free, below --min-free {limit}; stopping before "
                     "the disk is full (nothing was deleted)")
-        eta = (f", about {self.time_to_full_s / 3600:.1f} h left at the current data rate"
-               if self.time_to_full_s is not None else "")
+        eta = (f", about {format_duration(self.time_to_full_s)} left at the current data "
+               "rate" if self.time_to_full_s is not None else "")
         return f"{where}: {free} free, less than twice --min-free {limit}{eta}"
 
 

@@ -51,8 +51,10 @@ class StartEvent(Event):
     """``--layout`` pattern of data-file sub-folders (``flat``: the output directory)."""
     dark: bool
     """``--dark``: a dark run, its files below ``dark/``."""
+    mode: str
+    """``--mode``: ``mpush`` (pushed frames) or ``poll`` (``DATA?`` per dataset)."""
     command: str
-    """The MPUSH command."""
+    """The MPUSH command (with ``poll``: the frame the polled replies are laid out as)."""
     frame_length: int
     idn: str
     big_endian_timestamp: bool
@@ -223,6 +225,9 @@ class StopEvent(Event):
     received_bytes: int
     elapsed_s: float
     clipped: dict[str, int]
+    unsaved_bytes: int | None = None
+    """Bytes received but neither saved nor quarantined because the output failed (disk
+    full): the frame being written and what was still undecided; only then."""
 
 
 JOURNAL_EVENTS: tuple[type[Event], ...] = (

@@ -41,6 +41,9 @@ def finish_run(session: rs.RunSession, out: RunOutput, records: RunRecords,
                 records.process(link)
             except OutputError as exc:
                 output_error = exc
+        if output_error is not None:  # what the failed output could not take
+            session.summary.unsaved_bytes = (link.received - link.quarantined
+                                             - link.frames * link.plan.frame_length)
         link.controller.close()
     output_error = output_error or out.close_data()
     session.summary.elapsed_s = elapsed_s

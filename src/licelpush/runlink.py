@@ -79,7 +79,7 @@ class Link:
             controller=f"{options.host}:{options.port}", shots=options.shots,
             acquisitions=options.acquisitions, acquis_per_file=options.acquis_per_file,
             output=str(options.output), layout=options.layout.pattern,
-            dark=options.layout.dark, command=self.plan.command,
+            dark=options.layout.dark, mode=options.mode, command=self.plan.command,
             frame_length=self.plan.frame_length, idn=self.idn,
             big_endian_timestamp=self.plan.big_endian_timestamp,
             time_zone="local" if options.local_time else "UTC",

@@ -37,7 +37,7 @@ class RunOutput:
     """Writer, journal, quarantine file and (with ``log_invalid``) invalid-data log."""
 
     def __init__(self, writer: RecordWriter | LayoutWriter, directory: Path, start: datetime,
-                 sync_interval: float, log_invalid: bool) -> None:
+                 sync_interval: float, log_invalid: bool, *, local_time: bool = False) -> None:
         self.writer = writer
         self.directory = directory
         self.journal, self.run_id = self._open_journal(directory, new_run_id(start),
@@ -47,7 +47,8 @@ class RunOutput:
         self.invalid_log = (directory / f"invalid-{self.run_id}.log") if log_invalid else None
         folders = journalled_folders(directory)
         if isinstance(writer, LayoutWriter):  # a killed run of this layout wrote here
-            folders.append(directory / writer.layout.folder(start.replace(tzinfo=None)))
+            files_time = start.astimezone() if local_time else start.astimezone(timezone.utc)
+            folders.append(directory / writer.layout.folder(files_time.replace(tzinfo=None)))
         self.repaired = repair_tails(directory, self.journal, self.quarantine, folders=folders)
         """Data files whose partial last record (a killed run's) was cut off at the start."""
 
@@ -58,7 +59,7 @@ class RunOutput:
             options.output, prefix, options.layout, records_per_file=options.acquis_per_file,
             sync_interval=options.sync_interval, controller_timestamp=options.controller_timestamp)
         return cls(writer, Path(options.output), start, options.sync_interval,
-                   options.log_invalid)
+                   options.log_invalid, local_time=options.local_time)
 
     @staticmethod
     def _open_journal(directory: Path, base: str, sync_interval: float

@@ -163,6 +163,12 @@ class RunRecords:
         acquisitions started before it."""
         return self._wall()
 
+    def journal_connect(self, link: Link) -> None:
+        """Journal a new connection (the first with the run's ``start`` event)."""
+        if link.number == 1:
+            self.out.write(link.start_event(self.out.run_id, self.config, self.options))
+        self.out.write(link.connect_event())
+
     def connected(self, link: Link) -> None:
         """A new push connection: the run's timestamp byte order applies to its decoder."""
         if self._order is None:

@@ -274,6 +274,8 @@ class Summary:
     reconnects: int = 0
     failed_attempts: int = 0
     received_bytes: int = 0
+    unsaved_bytes: int = 0
+    """Received but neither saved nor quarantined: the output failed (disk full)."""
     elapsed_s: float = 0.0
     reason: str = ""
     stop_reason: StopReason | None = None
@@ -296,7 +298,7 @@ class Summary:
             quarantined_bytes=self.quarantined_bytes, surplus_bytes=self.surplus_bytes,
             reconnects=self.reconnects, failed_attempts=self.failed_attempts,
             received_bytes=self.received_bytes, elapsed_s=round(self.elapsed_s, 3),
-            clipped=dict(self.clipped))
+            clipped=dict(self.clipped), unsaved_bytes=self.unsaved_bytes or None)
 
     def as_dict(self) -> dict[str, object]:
         """The summary fields of the journal's ``stop`` event."""
@@ -318,6 +320,9 @@ class Summary:
             f"data rate:          {self.data_rate / 1e6:.2f} MB/s "
             f"({self.received_bytes} bytes received)",
         ]
+        if self.unsaved_bytes:
+            out.append(f"not saved:          {self.unsaved_bytes} bytes received when the "
+                       "output failed")
         if self.clipped:
             out.append("clipping:           " + ", ".join(
                 f"{label} in {n} acquisition(s)" for label, n in self.clipped.items()))

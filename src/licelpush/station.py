@@ -53,6 +53,9 @@ log = logging.getLogger(__name__)
 
 DISK_CHECK_INTERVAL_S = 0.5
 """Longest time between two looks at the free space while data are written."""
+KEEP_ALIVE_S = 0.5
+"""While the controller is waited for (a polled acquisition's ``MWAIT``, a slow set-up),
+the status file and the watchdog are kept up this often (:meth:`StationService.keep_alive`)."""
 
 
 def disk_usage_probe(directory: Path) -> Callable[[], tuple[int, int]]:
@@ -105,6 +108,7 @@ class StationService:
         self._schedule_state: ScheduleState | None = None
         self._next_window: str | None = None
         self._ready = False
+        self._kept_alive: float | None = None
 
     @classmethod
     def of(cls, options: AcquireOptions, station: StationOptions,
@@ -232,9 +236,21 @@ class StationService:
         rate = session.summary.received_bytes / elapsed_s if elapsed_s > 0 else 0.0
         disk = self.disk_event(rate, force=self.saved(session))
         actions = session.handle(disk) if disk is not None else []
+        self.keep_alive(session, now, elapsed_s)
+        return actions
+
+    def keep_alive_due(self, now: float) -> bool:
+        """Whether :data:`KEEP_ALIVE_S` passed since the last call that said so."""
+        if self._kept_alive is not None and now - self._kept_alive < KEEP_ALIVE_S:
+            return False
+        self._kept_alive = now
+        return True
+
+    def keep_alive(self, session: RunSession, now: float, elapsed_s: float) -> None:
+        """Status file and watchdog, without asking the session anything (also while the
+        controller is being waited for)."""
         self.follow(session, elapsed_s)
         self.publish(healthy=self.healthy(session, now))
-        return actions
 
     @staticmethod
     def healthy(session: RunSession, now: float) -> bool:

@@ -17,8 +17,8 @@ these names):
 ``updated_utc``, ``interval_s``
     when this file was written and the longest time until the next update.
 ``last_record_utc``, ``last_file``
-    UTC start time of the last saved acquisition and its file (relative to the
-    output directory).
+    when the last acquisition was saved (UTC, just after its end) and its file
+    (relative to the output directory).
 ``acquisitions``, ``rate_hz``, ``reconnects``, ``quarantined_bytes``, ``clipping``
     acquisitions saved, saved per second, reconnections, bytes quarantined,
     acquisitions with clipping per channel.
@@ -86,19 +86,10 @@ def liveness(status: dict[str, Any], now: datetime) -> Liveness:
     return Liveness.ALIVE
 
 
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.0f} s"
-    if seconds < 2 * 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 3 * 86400:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} days"
-
-
 def format_status(status: dict[str, Any], now: datetime) -> list[str]:
     """Lines for people: state, run, progress, disk, warnings."""
     from licelpush.diskguard import format_bytes
+    from licelpush.diskguard import format_duration as _duration
 
     live = liveness(status, now)
     state = str(status.get("state", "?"))

@@ -81,7 +81,7 @@ def setup_logging(verbose: int, quiet: bool, log_file: str | None) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``licelpush`` console script; returns the exit status."""
-    from licelpush.errors import EXIT_USAGE, LicelpushError
+    from licelpush.errors import EXIT_OUTPUT, EXIT_USAGE, LicelpushError
 
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -94,7 +94,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "run", None):
         parser.print_help()
         return EXIT_USAGE
-    setup_logging(args.verbose, args.quiet, args.log_file)
+    # a command that writes flags for another (service unit) does not log into their file
+    log_file = None if getattr(args, "forwards_flags", False) else args.log_file
+    try:
+        setup_logging(args.verbose, args.quiet, log_file)
+    except OSError as exc:
+        print(f"licelpush {args.command}: --log-file {log_file}: cannot open: "
+              f"{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_OUTPUT
     try:
         return int(args.run(args))
     except LicelpushError as exc:

@@ -346,6 +346,10 @@ def emulator_for(config: Any, args: argparse.Namespace) -> Iterator[tuple[str, i
         kwargs["rate"] = max(rates)  # the emulated shot clock follows the station's lasers
     if not args.verbose:
         logging.getLogger("licelpush.emulator").setLevel(logging.WARNING)
+    if args.mode == "poll":
+        for fault in (f for f in args.emulator_fault if not f.at_start):
+            log.warning("--emulator-fault %s never acts with --mode poll: frame numbers "
+                        "count pushed frames, and a polled run has none", fault.text())
     if args.emulator_max_speed:
         kwargs["max_speed"] = True
     if args.emulator_ledger:
@@ -419,8 +423,9 @@ def station_options(args: argparse.Namespace, config: Any) -> Any:
     from licelpush.schedule import Schedule, parse_schedule
     from licelpush.station import StationOptions
 
-    if not args.status_interval > 0:
-        raise LicelpushError(f"--status-interval {args.status_interval}: must be positive")
+    if not 0 < args.status_interval < float("inf"):
+        raise LicelpushError(f"--status-interval {args.status_interval}: must be a positive "
+                             "number of seconds")
     windows = parse_schedule(args.schedule)
     info = config.global_info
     if any(w.sun_relative for w in windows) and info.latitude == 0 and info.longitude == 0:

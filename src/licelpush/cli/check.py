@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import os
 import sys
 from typing import Any
 
 from licelpush.plan import DEFAULT_SHOTS
+
+log = logging.getLogger(__name__)
 
 DEFAULT_HARDWARE = "16/4"
 
@@ -21,7 +25,9 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "size. Recorders are assumed to have a 16-bit ADC and 4-bit photon counting unless "
         "--hardware says otherwise. Exit status 0 when valid, 2 when not.",
     )
-    p.add_argument("config", metavar="CONFIG", help="the Acquis.ini to check")
+    p.add_argument("config", metavar="CONFIG", nargs="?",
+                   help="the Acquis.ini to check (with --options: default the profile's "
+                   "config)")
     p.add_argument("--shots", type=int, default=DEFAULT_SHOTS, metavar="N",
                    help=f"shots per acquisition (default {DEFAULT_SHOTS}, as acquire)")
     p.add_argument("--hardware", metavar="SPEC", default="",
@@ -36,22 +42,45 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     p.set_defaults(run=run)
 
 
-def check_profile(path: str, config: Any) -> int:
+def read_profile(path: str) -> argparse.Namespace:
+    """The acquire flags an option profile stands for (checked: a usage error names the key)."""
+    from pathlib import Path
+
+    from licelpush.cli.acquire import acquire_parser
+    from licelpush.cli.optionsfile import profile_arguments
+
+    parser = acquire_parser()
+    return parser.parse_args(profile_arguments(Path(path), parser))
+
+
+def check_profile(path: str, profile: argparse.Namespace, config: Any) -> int:
     """Validate an acquire option profile against ``config``; returns its shots."""
     from pathlib import Path
 
-    from licelpush.cli.acquire import acquire_options, acquire_parser, station_options
-    from licelpush.cli.optionsfile import profile_arguments
+    from licelpush.cli.acquire import acquire_options, station_options
     from licelpush.errors import LicelpushError
 
-    parser = acquire_parser()
-    profile = parser.parse_args(profile_arguments(Path(path), parser))
     station_options(profile, config)
     problems = acquire_options(profile, profile.ip, profile.port, Path(".")).problems(config)
     if problems:
         raise LicelpushError(f"--options {path}: " + "; ".join(problems))
     sys.stdout.write(f"{path}: valid acquire options\n")
     return int(profile.shots)
+
+
+def config_path(given: str | None, options: str | None,
+                profile: argparse.Namespace | None) -> str:
+    """CONFIG, else the profile's ``config``; a CONFIG other than the profile's is named."""
+    from licelpush.errors import LicelpushError
+
+    if profile is None:
+        if given is None:
+            raise LicelpushError("give the CONFIG to check (or --options FILE with its config)")
+        return given
+    if given is not None and os.path.abspath(given) != os.path.abspath(profile.config):
+        log.warning("checking %s, but the profile %s runs acquire with --config %s",
+                    given, options, profile.config)
+    return given or profile.config
 
 
 def check_working_directory(config: Any, flavour: str | None = None) -> None:
@@ -75,10 +104,11 @@ def run(args: argparse.Namespace) -> int:
     from licelpush.plan import make_plan, overflow_notes, shot_limit_notes
     from licelpush.readers import reader_limits
 
-    config = load_config(args.config)
+    profile = read_profile(args.options) if args.options else None
+    config = load_config(config_path(args.config, args.options, profile))
     check_working_directory(config)
-    if args.options:
-        args.shots = check_profile(args.options, config)
+    if profile is not None:
+        args.shots = check_profile(args.options, profile, config)
     try:
         spec = parse_recorder_spec(args.hardware)
     except ValueError as exc:

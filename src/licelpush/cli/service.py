@@ -54,7 +54,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
     own.add_argument("--description", default="licelpush lidar acquisition",
                      help="the unit's Description")
     acquire_arguments(unit)
-    unit.set_defaults(run=run)
+    unit.set_defaults(run=run, forwards_flags=True)
     task = sub.add_parser(
         "task", parents=[common],
         help="print a Windows Task Scheduler task running 'licelpush acquire' with the "
@@ -67,7 +67,7 @@ def register(subparsers: Any, common: argparse.ArgumentParser) -> None:
         "'schtasks /Create /TN licelpush /XML FILE' (README, 'Running a station', 'Windows').")
     task_arguments(task)
     acquire_arguments(task)
-    task.set_defaults(run=run_task)
+    task.set_defaults(run=run_task, forwards_flags=True)
     p.set_defaults(run=lambda args: (p.print_help(), 2)[1], verbose=0, quiet=False,
                    log_file=None)
 
@@ -101,9 +101,39 @@ def quote(word: str) -> str:
     return '"' + word.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
+PATH_FLAGS = ("--config", "--options", "--output", "--log-file", "--emulator-ledger")
+"""Acquire flags naming a file or directory: made absolute for the service."""
+
+
+def absolute_paths(flags: Sequence[str], cwd: str) -> list[str]:
+    """``flags`` with the relative paths of :data:`PATH_FLAGS` made absolute from ``cwd``,
+    so that the service finds them whatever its working directory. A path absolute on
+    either system (``/srv/lidar``, ``D:\\Licel``, ``\\\\server\\share``) stays."""
+    from pathlib import PurePosixPath, PureWindowsPath
+
+    def absolute(path: str) -> str:
+        if not path or PurePosixPath(path).is_absolute() or PureWindowsPath(path).anchor:
+            return path
+        return os.path.join(cwd, path)
+
+    out: list[str] = []
+    pending = False
+    for token in flags:
+        name, equals, value = token.partition("=")
+        if pending:
+            out.append(absolute(token))
+        elif equals and name in PATH_FLAGS:
+            out.append(f"{name}={absolute(value)}")
+        else:
+            out.append(token)
+        pending = not pending and not equals and token in PATH_FLAGS
+    return out
+
+
 def with_service_defaults(args: argparse.Namespace, flags: Sequence[str]) -> list[str]:
-    """``flags`` plus ``--acq -1`` and ``--retries -1`` unless given (here or in the profile)."""
-    flags = list(flags)
+    """``flags`` (relative paths made absolute, :func:`absolute_paths`) plus ``--acq -1``
+    and ``--retries -1`` unless given (here or in the profile)."""
+    flags = absolute_paths(flags, os.getcwd())
     given = {f.split("=", 1)[0] for f in flags}
     if getattr(args, "options", None):  # what the profile sets counts as given
         from pathlib import Path
@@ -122,6 +152,7 @@ def unit_text(args: argparse.Namespace, flags: Sequence[str]) -> str:
     """The unit file."""
     flags = with_service_defaults(args, flags)
     executable = args.executable or f"{quote(sys.executable)} -m licelpush"
+    # WorkingDirectory= takes the path as written (no quotes), with specifiers expanded
     workdir = os.path.abspath(args.working_directory or os.getcwd())
     command = " ".join([executable, "acquire", *(quote(f) for f in flags)])
     return f"""\
@@ -134,7 +165,7 @@ After=network-online.target
 Type=notify
 NotifyAccess=main
 User={args.user}
-WorkingDirectory={quote(workdir)}
+WorkingDirectory={workdir.replace("%", "%%")}
 ExecStart={command}
 Restart=always
 RestartSec=10
