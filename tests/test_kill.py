@@ -38,6 +38,17 @@ def data_files(out: Path) -> list[Path]:
     return sorted(p for p in out.iterdir() if parse_file_name(p.name)) if out.exists() else []
 
 
+def total_size(out: Path) -> int:
+    """Bytes of the data files (a file a starting run removes while it is counted: 0)."""
+    total = 0
+    for path in data_files(out):
+        try:
+            total += path.stat().st_size
+        except FileNotFoundError:
+            pass
+    return total
+
+
 def damaged(out: Path) -> list[Path]:
     return [p for p in data_files(out) if scan_records(p.read_bytes(), str(p))[1] is not None]
 
@@ -45,7 +56,7 @@ def damaged(out: Path) -> list[Path]:
 def grown(out: Path, data_bytes: int, deadline: float) -> None:
     """Wait until the data files hold ``data_bytes`` in all (or the deadline passes)."""
     while time.monotonic() < deadline:
-        if sum(p.stat().st_size for p in data_files(out)) >= data_bytes:
+        if total_size(out) >= data_bytes:
             return
         time.sleep(0.01)
 
@@ -69,21 +80,17 @@ full speed eight recorders write hundreds of MB a second, and the disk is shared
 def mid_write(out: Path, record_length: int, deadline: float) -> None:
     """Wait until the newest data file ends inside a record (a write in progress), for
     at most :data:`MID_WRITE_RECORDS` more records."""
-    limit = sum(p.stat().st_size for p in data_files(out)) + MID_WRITE_RECORDS * record_length
+    limit = total_size(out) + MID_WRITE_RECORDS * record_length
     while time.monotonic() < deadline:
+        if total_size(out) > limit:
+            return
         files = data_files(out)
         try:
-            if sum(p.stat().st_size for p in files) > limit:
+            if files and max(files, key=lambda p: p.stat().st_mtime_ns).stat().st_size \
+                    % record_length:
                 return
-        except FileNotFoundError:
-            continue
-        if files:
-            newest = max(files, key=lambda p: p.stat().st_mtime_ns)
-            try:
-                if newest.stat().st_size % record_length:
-                    return
-            except FileNotFoundError:
-                pass
+        except FileNotFoundError:  # removed by a starting run's repair while looked at
+            pass
 
 
 @pytest.mark.parametrize("per_file", [1, 3])
@@ -96,7 +103,7 @@ def test_sigkill_at_many_moments_leaves_every_data_file_whole(tmp_path, per_file
         before = damaged(out)  # what the previous kill left; this start repairs it
         seen_damaged += len(before)
         proc = acquire(out, per_file, -1)
-        already = sum(p.stat().st_size for p in data_files(out))
+        already = total_size(out)
         grown(out, already + rng.randint(1, 24) * 1_000_000, time.monotonic() + 60)
         record_length = record_length or first_record_length(out, time.monotonic() + 60)
         if kill % 2:  # every other kill aims at a write in progress, the rest at any moment
