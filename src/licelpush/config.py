@@ -756,39 +756,6 @@ def _read_recorder(address: int, section: _Section, problems: _Problems) -> Reco
     )
 
 
-def _read_memory(reader: _SectionReader, index: int, analogue_on: bool, pc_on: bool
-                 ) -> MemoryConfig:
-    """The keys of memory ``MEMORIES[index]`` of a ``[TRn]`` section."""
-    letter = MEMORIES[index]
-    if_analogue = _because([ANALOGUE_ENABLE_KEYS[index]] if analogue_on else [])
-    if_pc = _because([PC_ENABLE_KEYS[index]] if pc_on else [])
-    if_either = _because(
-        [key for key, on in ((ANALOGUE_ENABLE_KEYS[index], analogue_on),
-                             (PC_ENABLE_KEYS[index], pc_on)) if on]
-    )
-    on_a, on_pc = {"used": analogue_on}, {"used": pc_on}
-    return MemoryConfig(
-        memory=letter,
-        analogue=analogue_on,
-        photon_counting=pc_on,
-        analogue_bins=reader.get(f"A-bins{letter}", _BINS, 0, if_analogue, **on_a),
-        pc_bins=reader.get(f"P-bins{letter}", _BINS, 0, if_pc, **on_pc),
-        analogue_wavelength=reader.get(
-            f"Wavelength{letter}", _WAVELENGTH, 0.0, if_analogue, **on_a
-        ),
-        pc_wavelength=reader.get(f"Wavelength{letter}pc", _WAVELENGTH, 0.0, if_pc,
-                                 **on_pc),
-        analogue_polarisation=reader.get(f"Polarisation{letter}", _POLARISATION, 0,
-                                         **on_a),
-        pc_polarisation=reader.get(f"Polarisation{letter}pc", _POLARISATION, 0, **on_pc),
-        laser=reader.get(f"Laser{letter}", _LASER, 1, if_either,
-                         used=analogue_on or pc_on),
-        analogue_pmt_voltage=reader.get(ANALOGUE_PMT_KEYS[index], _PMT_VOLTAGE, 0.0,
-                                        **on_a),
-        pc_pmt_voltage=reader.get(PC_PMT_KEYS[index], _PMT_VOLTAGE, 0.0, **on_pc),
-    )
-
-
 def _read_laser_lines(
     number: int, section: _Section, problems: _Problems
 ) -> tuple[tuple[float, int], ...]:
