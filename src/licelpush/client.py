@@ -281,7 +281,8 @@ class Controller:
         """Format ``name`` with ``args`` through the command table, send it, check the reply."""
         return self.send_line(command(name).request(*args))
 
-    def _exchange(self, line: str) -> str:
+    def _ready_command_socket(self) -> socket.socket:
+        """The command socket, cleared of stray bytes, before a request (none asked to stop)."""
         sock = self.command_socket
         if sock is None:
             raise ControllerConnectionError(f"controller {self.address}: not connected")
@@ -289,6 +290,10 @@ class Controller:
             log.debug("discarding unexpected bytes on the command socket: %r", bytes(self._rx))
             self._rx.clear()
         self._check_interrupt()
+        return sock
+
+    def _exchange(self, line: str) -> str:
+        sock = self._ready_command_socket()
         try:
             try:
                 sock.sendall(line.encode("ascii") + EOL)
@@ -365,13 +370,7 @@ class Controller:
         Raises :class:`ControllerConnectionError` like :meth:`send_line`.
         """
         line = command("DATA?").request(recorder, words, kind, memory)
-        sock = self.command_socket
-        if sock is None:
-            raise ControllerConnectionError(f"controller {self.address}: not connected")
-        if self._rx:
-            log.debug("discarding unexpected bytes on the command socket: %r", bytes(self._rx))
-            self._rx.clear()
-        self._check_interrupt()
+        sock = self._ready_command_socket()
         wanted = 2 * words
         deadline = time.monotonic() + self.timeout
         try:
